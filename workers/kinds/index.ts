@@ -1,0 +1,16 @@
+// The kinds every pool offers. Custom kinds (--kinds DIR) are added next to these by the server.
+import type { JobKind } from '../kind-api'
+import { checksumKind } from './checksum'
+import { fillKind } from './fill'
+import { gunzipKind } from './gunzip'
+import { gzipKind } from './gzip'
+import { noopKind } from './noop'
+import { sleepKind } from './sleep'
+import { sortKind } from './sort'
+import { statsKind } from './stats'
+
+export { checksumKind, fillKind, gunzipKind, gzipKind, noopKind, sleepKind, sortKind, statsKind }
+
+export const builtinKinds: JobKind[] = [
+  noopKind, sleepKind, checksumKind, gzipKind, gunzipKind, sortKind, statsKind, fillKind
+]
