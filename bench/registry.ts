@@ -1,0 +1,63 @@
+/**
+ * The targets each section measures, one list per section. To add this
+ * project's pool, implement the interfaces in ./targets and add entries here
+ * (e.g. `createPoolDispatch()` named 'memfd-pool'); nothing else changes.
+ *
+ * Ratios: the dispatch section compares against the target named 'memfd-pool'
+ * when it is registered, otherwise against the first entry. The other sections
+ * compare against their first entry (the reference alternative), because their
+ * goals are stated as "pool relative to the reference".
+ */
+import { createForkIpc } from './alternatives/fork-ipc';
+import { createFastifyHello } from './alternatives/fastify-hello';
+import { createHttpDiscard } from './alternatives/http-discard';
+import { createInProcessCompute } from './alternatives/in-process-compute';
+import { createPiscinaCopy } from './alternatives/piscina-copy';
+import { createPiscinaNoop } from './alternatives/piscina-noop';
+import { createPiscinaTransfer } from './alternatives/piscina-transfer';
+import { createUnixStream } from './alternatives/unix-stream';
+import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarget } from './targets';
+
+/** Name the dispatch section prefers as the ratio baseline. */
+export const POOL_TARGET_NAME = 'memfd-pool';
+
+/** Worker threads/processes used by the latency/throughput targets. */
+export const TASK_WORKERS = 2;
+
+export function dispatchTargets(): DispatchTarget[] {
+  return [
+    // memfd-pool slot: add the pool's DispatchTarget here.
+    createPiscinaCopy(),
+    createPiscinaTransfer(),
+    createForkIpc(),
+    createUnixStream(),
+  ];
+}
+
+export function taskTargets(): TaskTarget[] {
+  return [
+    createPiscinaNoop(TASK_WORKERS),
+    // memfd-pool slot: add the pool's TaskTarget (no-op job, one descriptor, TASK_WORKERS workers).
+  ];
+}
+
+export function computeTargets(): ComputeTarget[] {
+  return [
+    createInProcessCompute(),
+    // memfd-pool slot: add the pool's ComputeTarget (sha256/crc32 jobs on a memfd).
+  ];
+}
+
+export function httpTargets(): HttpTarget[] {
+  return [
+    createFastifyHello(),
+    // memfd-pool slot: add the pool's HttpTarget (POST /v1/jobs?wait with a no-op).
+  ];
+}
+
+export function uploadTargets(): UploadTarget[] {
+  return [
+    createHttpDiscard(),
+    // memfd-pool slot: add the pool's UploadTarget (PUT content of a buffer).
+  ];
+}
