@@ -35,7 +35,10 @@ MappingRegistry& Registry(Napi::Env env) {
 }
 
 void Unmap(Napi::Env env, uint8_t* data, Mapping* mapping) {
-  Registry(env).byData.erase(data);
+  // After release(), the same address may already belong to a newer mapping: forget only our own.
+  auto& byData = Registry(env).byData;
+  auto found = byData.find(data);
+  if (found != byData.end() && found->second == mapping) byData.erase(found);
   if (mapping->base != nullptr) munmap(mapping->base, mapping->length);
   // Tell V8 the memory is gone, undoing the adjustment made when the Buffer was created.
   Napi::MemoryManagement::AdjustExternalMemory(env, -mapping->accounted);
@@ -106,6 +109,7 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   auto found = byData.find(static_cast<const uint8_t*>(ab.Data()));
   if (found == byData.end()) throw Napi::TypeError::New(env, "The Buffer does not own a mapping made by mapShared");
   Mapping* mapping = found->second;
+  byData.erase(found);  // the address is free for reuse as soon as it is unmapped
   ab.Detach();
   if (mapping->base != nullptr) {
     munmap(mapping->base, mapping->length);

@@ -42,3 +42,17 @@ test('offsets need not be page-aligned; writes are shared between mappings', (t)
   assert.equal(window.toString(), '0123456789')
   assert.equal(native.mapShared(fd, { length: 0 }).length, 0)
 })
+
+test('release() then a new mapping at the same address: the old finalizer does not forget the new one', async (t) => {
+  const fd = native.memfdCreate('reuse')
+  t.after(() => native.close(fd))
+  native.ftruncate(fd, 65536)
+  for (let i = 0; i < 50; i++) {
+    const first = native.mapShared(fd, { length: 65536 })
+    native.release(first)
+    // mmap tends to hand the freed range straight back; the first Buffer's finalizer runs later.
+    const second = native.mapShared(fd, { length: 65536 })
+    await collectGarbage()
+    assert.equal(native.release(second), true)
+  }
+})

@@ -1,0 +1,6 @@
+// memfd-pool as a library: the pool engine without HTTP, and the app factory with it.
+export { createPool, Pool, resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool/pool'
+export { BufferStore, type BufferLease } from './pool/buffer-store'
+export { PoolError } from './pool/pool-error'
+export type * from './pool/types'
+export { KindError, type JobKind, type KindContext, type KindOutput } from '../workers/kind-api'

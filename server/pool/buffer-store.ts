@@ -1,0 +1,311 @@
+// The server's buffers: one memfd each, named by a random id, counted against a memory quota.
+// The store owns exactly one descriptor per buffer (read-write, created here or adopted from a
+// worker or an attached client); everything handed out is a fresh reopen or duplicate that the
+// receiver closes. Deleting hides a buffer at once and frees it when the last lease drops.
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import * as native from '../../native'
+import { newId, newToken } from './ids'
+import { PoolError } from './pool-error'
+import type { BufferInfo, DescriptorHolder } from './types'
+
+/** A Buffer cannot be longer than this on Node 20 (buffer.constants.MAX_LENGTH), and the
+ * server reads and writes a buffer through one mapping. */
+export const MAX_MAPPABLE_BYTES = 4 * 1024 ** 3
+
+export interface BufferStoreOptions {
+  maxMemoryBytes: number
+  maxBufferBytes: number
+}
+
+interface BufferRecord {
+  id: string
+  name: string
+  size: number
+  fd: number
+  /** Bumped whenever the bytes may have changed; (id, generation) keys any cache of contents. */
+  generation: number
+  sealed: boolean
+  createdAt: string
+  attachToken: string
+  /** The server's own mapping, made on first use (writable while unsealed). */
+  map: Buffer | null
+  leases: number
+  deleted: boolean
+  holders: Map<object, DescriptorHolder>
+}
+
+/** Keeps a buffer's memory alive (a running job, a download in flight) until released. */
+export interface BufferLease {
+  readonly info: BufferInfo
+  readonly generation: number
+  /** A zero-copy view of bytes [start, end) for reading. */
+  view (start: number, end: number): Buffer
+  /** A read-only descriptor for the same memory; the caller closes it. */
+  readOnlyDescriptor (): number
+  /** Records that another process holds the buffer (shown in `descriptors`) until the returned
+   * function is called or the lease ends. */
+  addHolder (holder: DescriptorHolder): () => void
+  release (): void
+}
+
+export interface BufferStoreEvents {
+  'buffer.created': [BufferInfo]
+  'buffer.sealed': [BufferInfo]
+  'buffer.deleted': [{ id: string, name: string }]
+}
+
+/** Seals that make a memfd immutable for readers: no resize, no writes. */
+function hasReaderSeals (seals: native.SealName[]): boolean {
+  return seals.includes('shrink') && seals.includes('grow') && (seals.includes('write') || seals.includes('future-write'))
+}
+
+export class BufferStore extends EventEmitter<BufferStoreEvents> {
+  readonly maxMemoryBytes: number
+  readonly maxBufferBytes: number
+  #records = new Map<string, BufferRecord>()
+  #visible = new Map<string, BufferRecord>()
+  #bytesInUse = 0
+  #nextGeneration = 1
+
+  constructor (options: BufferStoreOptions) {
+    super()
+    this.maxMemoryBytes = options.maxMemoryBytes
+    this.maxBufferBytes = Math.min(options.maxBufferBytes, options.maxMemoryBytes, MAX_MAPPABLE_BYTES)
+  }
+
+  /** Bytes reserved by every buffer not yet freed (deleted ones still count until their last lease drops). */
+  get bytesInUse (): number { return this.#bytesInUse }
+  /** Live (visible) buffers. */
+  get count (): number { return this.#visible.size }
+
+  /** Bytes a new buffer may still take: the per-buffer maximum or what is left of the quota. */
+  get available (): number {
+    return Math.max(0, Math.min(this.maxBufferBytes, this.maxMemoryBytes - this.#bytesInUse))
+  }
+
+  #checkSize (size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0) throw new PoolError('INVALID_SIZE', 'size must be a non-negative integer')
+    if (size > this.maxBufferBytes) {
+      throw new PoolError('PAYLOAD_TOO_LARGE', `A buffer may be at most ${this.maxBufferBytes} bytes; ${size} requested`)
+    }
+    // Reserved synchronously with the check, so concurrent creates can never pass the quota together.
+    if (this.#bytesInUse + size > this.maxMemoryBytes) {
+      throw new PoolError('QUOTA_EXCEEDED', `${size} bytes would exceed the memory quota (${this.#bytesInUse} of ${this.maxMemoryBytes} in use)`)
+    }
+  }
+
+  /** A new zero-filled, writable buffer; its memory is reserved now so writes cannot SIGBUS later. */
+  create (spec: { size: number, name?: string }): BufferInfo {
+    this.#checkSize(spec.size)
+    const id = newId('buf')
+    const fd = native.memfdCreate(`memfd-pool:${id}`)
+    try {
+      native.ftruncate(fd, spec.size)
+      native.allocate(fd, 0, spec.size)
+    } catch (err) {
+      native.close(fd)
+      const code = (err as native.SystemError).code
+      if (code === 'ENOSPC' || code === 'ENOMEM') {
+        throw new PoolError('QUOTA_EXCEEDED', `The system could not reserve ${spec.size} bytes (${code})`)
+      }
+      throw err
+    }
+    return this.#add(id, fd, spec.size, spec.name ?? id, false)
+  }
+
+  /**
+   * Takes a memfd made elsewhere (a job's output, an attached client's buffer) as a new sealed
+   * buffer. The store owns `fd` from this call on, and closes it when it refuses it: it must be
+   * a memfd carrying shrink, grow and a write seal, and fit the limits.
+   */
+  adopt (fd: number, spec: { name?: string } = {}): BufferInfo {
+    let size: number
+    try {
+      let seals: native.SealName[]
+      try {
+        seals = native.getSeals(fd)
+      } catch {
+        throw new PoolError('NOT_A_MEMFD', 'The descriptor is not a memfd (F_GET_SEALS failed)')
+      }
+      if (!fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:')) {
+        throw new PoolError('NOT_A_MEMFD', 'The descriptor is a shared-memory file but not a memfd')
+      }
+      if (!hasReaderSeals(seals)) {
+        throw new PoolError('NOT_SEALED', `The memfd must carry the shrink, grow and write (or future-write) seals; it has: ${seals.join(', ') || 'none'}`)
+      }
+      size = native.fileSize(fd)
+      this.#checkSize(size)
+    } catch (err) {
+      native.close(fd)
+      throw err
+    }
+    return this.#add(newId('buf'), fd, size, spec.name ?? '', true)
+  }
+
+  #add (id: string, fd: number, size: number, name: string, sealed: boolean): BufferInfo {
+    const record: BufferRecord = {
+      id,
+      name: name === '' ? id : name,
+      size,
+      fd,
+      generation: this.#nextGeneration++,
+      sealed,
+      createdAt: new Date().toISOString(),
+      attachToken: newToken(),
+      map: null,
+      leases: 0,
+      deleted: false,
+      holders: new Map()
+    }
+    this.#records.set(id, record)
+    this.#visible.set(id, record)
+    this.#bytesInUse += size
+    const info = this.#info(record)
+    this.emit('buffer.created', info)
+    return info
+  }
+
+  #lookup (id: string): BufferRecord {
+    const record = typeof id === 'string' ? this.#visible.get(id) : undefined
+    if (record === undefined) throw new PoolError('NOT_FOUND', `No buffer ${JSON.stringify(id)}`)
+    return record
+  }
+
+  #info (record: BufferRecord): BufferInfo {
+    return {
+      id: record.id,
+      name: record.name,
+      size: record.size,
+      sealed: record.sealed,
+      state: record.sealed ? 'sealed' : 'writable',
+      createdAt: record.createdAt,
+      attachToken: record.attachToken,
+      descriptors: [{ pid: process.pid, fd: record.fd, role: 'server' }, ...record.holders.values()]
+    }
+  }
+
+  #mapping (record: BufferRecord): Buffer {
+    if (record.map === null) {
+      // A write-sealed memfd (adopted) cannot be mapped writable; one sealed here with
+      // future-write keeps the writable mapping it had, which only this store writes through
+      // and only while unsealed.
+      record.map = record.size === 0
+        ? Buffer.alloc(0)
+        : native.mapShared(record.fd, { length: record.size, writable: !record.sealed })
+    }
+    return record.map
+  }
+
+  has (id: string): boolean { return this.#visible.has(id) }
+
+  get (id: string): BufferInfo { return this.#info(this.#lookup(id)) }
+
+  list (): BufferInfo[] { return [...this.#visible.values()].map((r) => this.#info(r)) }
+
+  /** The attach token of a buffer, for constant-time comparison by the caller. */
+  attachToken (id: string): string { return this.#lookup(id).attachToken }
+
+  /** Copies `chunk` into the buffer at `offset` (one memcpy into the shared mapping). */
+  write (id: string, offset: number, chunk: Uint8Array): void {
+    const record = this.#lookup(id)
+    if (record.sealed) throw new PoolError('BUFFER_SEALED', `Buffer ${id} is sealed; its bytes can no longer change`)
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + chunk.length > record.size) {
+      throw new PoolError('RANGE_NOT_SATISFIABLE', `Writing ${chunk.length} bytes at ${offset} goes past the end of buffer ${id} (${record.size} bytes)`)
+    }
+    if (chunk.length === 0) return
+    this.#mapping(record).set(chunk, offset)
+    record.generation = this.#nextGeneration++
+  }
+
+  /**
+   * Seals the buffer: shrink, grow and future-write, so no process can resize it or write to it
+   * again (F_SEAL_FUTURE_WRITE rather than F_SEAL_WRITE because the store's own writable mapping
+   * may exist; the store stops writing through it now). Idempotent.
+   */
+  seal (id: string): BufferInfo {
+    const record = this.#lookup(id)
+    if (record.sealed) return this.#info(record)
+    native.addSeals(record.fd, ['shrink', 'grow', 'future-write'])
+    record.sealed = true
+    record.generation = this.#nextGeneration++
+    const info = this.#info(record)
+    this.emit('buffer.sealed', info)
+    return info
+  }
+
+  /** Hides the buffer now; its memory is freed once no lease holds it. */
+  delete (id: string): void {
+    const record = this.#lookup(id)
+    record.deleted = true
+    this.#visible.delete(id)
+    this.emit('buffer.deleted', { id: record.id, name: record.name })
+    if (record.leases === 0) this.#free(record)
+  }
+
+  #free (record: BufferRecord): void {
+    this.#records.delete(record.id)
+    // Detach-then-unmap: any view still around becomes empty instead of touching freed memory.
+    if (record.map !== null && record.map.length > 0) native.release(record.map)
+    record.map = null
+    native.close(record.fd)
+    this.#bytesInUse -= record.size
+  }
+
+  /** Holds a buffer's memory until `release()`, even across a delete. */
+  acquire (id: string): BufferLease {
+    const record = this.#lookup(id)
+    record.leases++
+    const holders: object[] = []
+    let released = false
+    const store = this
+    return {
+      info: this.#info(record),
+      generation: record.generation,
+      view (start: number, end: number): Buffer {
+        if (released) throw new PoolError('LEASE_RELEASED', 'The lease was released')
+        return store.#mapping(record).subarray(start, end)
+      },
+      readOnlyDescriptor (): number {
+        if (released) throw new PoolError('LEASE_RELEASED', 'The lease was released')
+        return native.reopenReadOnly(record.fd)
+      },
+      addHolder (holder: DescriptorHolder): () => void {
+        const key = {}
+        holders.push(key)
+        record.holders.set(key, holder)
+        return () => { record.holders.delete(key) }
+      },
+      release (): void {
+        if (released) return
+        released = true
+        for (const key of holders) record.holders.delete(key)
+        record.leases--
+        if (record.deleted && record.leases === 0) store.#free(record)
+      }
+    }
+  }
+
+  /** A read-write duplicate of an unsealed buffer's descriptor (attach `rw`); the caller closes it. */
+  writableDescriptor (id: string): number {
+    const record = this.#lookup(id)
+    if (record.sealed) throw new PoolError('BUFFER_SEALED', `Buffer ${id} is sealed; only read-only access is possible`)
+    return native.dup(record.fd)
+  }
+
+  /** Records a holder of a buffer (an attached client) until the returned function is called. */
+  addHolder (id: string, holder: DescriptorHolder): () => void {
+    const record = this.#lookup(id)
+    const key = {}
+    record.holders.set(key, holder)
+    return () => { record.holders.delete(key) }
+  }
+
+  /** Frees every buffer (leases are ignored): the store's owner is shutting down. */
+  closeAll (): void {
+    for (const record of [...this.#records.values()]) {
+      this.#visible.delete(record.id)
+      this.#free(record)
+    }
+  }
+}

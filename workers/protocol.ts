@@ -1,0 +1,47 @@
+// Messages between the server and a worker process over their SOCK_SEQPACKET channel (fd 3 in
+// the worker). One JSON object per message; descriptors ride along as SCM_RIGHTS and every
+// message that carries some says how many (`fdCount`), because the kernel can drop descriptors
+// silently while the data still arrives (a receiver at RLIMIT_NOFILE, an LSM denying one).
+//
+// Descriptor *numbers* in these messages are for display only (the dashboard's descriptor map);
+// nobody uses a number from the other side.
+
+/** Limits of the worker channel (both ends construct their Channel with these). */
+export const WORKER_CHANNEL = { maxMessageBytes: 256 * 1024, maxFds: 32 } as const
+
+export interface InputDescriptor {
+  /** Buffer id and generation: the key any worker-side cache must use, never the fd number. */
+  id: string
+  generation: number
+  size: number
+}
+
+export type ServerMessage =
+  /** Run a job; its input descriptors (read-only reopens) come with it, in order. */
+  | { t: 'run', job: string, kind: string, params: Record<string, unknown>, inputs: InputDescriptor[], fdCount: number, maxOutputBytes: number }
+  /** Stop a job: the kind's AbortSignal fires; the thread is terminated if it will not stop. */
+  | { t: 'cancel', job: string, reason: 'CANCELLED' | 'TIMEOUT' }
+  /** Finish running jobs, then exit. */
+  | { t: 'shutdown' }
+
+export type WorkerMessage =
+  | { t: 'hello', pid: number, threads: number }
+  /** The job reached a thread; `fds` are the worker's local numbers for its inputs. */
+  | { t: 'started', job: string, fds: number[] }
+  | { t: 'progress', job: string, progress: number }
+  /** Outputs come as sealed memfds with this message, in order. */
+  | { t: 'done', job: string, ok: true, result: Record<string, unknown>, outputs: Array<{ size: number }>, fdCount: number }
+  | { t: 'done', job: string, ok: false, error: { code: string, message: string }, fdCount: 0 }
+
+export function encode (message: ServerMessage | WorkerMessage): Buffer {
+  return Buffer.from(JSON.stringify(message))
+}
+
+/** Parses a message; null when it is not a JSON object with a string `t`. */
+export function decode<T extends { t: string }> (data: Buffer): T | null {
+  try {
+    const value = JSON.parse(data.toString('utf8')) as unknown
+    if (value !== null && typeof value === 'object' && typeof (value as { t?: unknown }).t === 'string') return value as T
+  } catch { /* fall through */ }
+  return null
+}

@@ -1,0 +1,169 @@
+// A worker process: spawned by the server's supervisor with one end of a SOCK_SEQPACKET pair as
+// fd 3 (and nothing else inherited). It receives jobs with their input descriptors, runs them on
+// piscina threads (which map the descriptors themselves), and sends back results with output
+// memfds. This process owns every descriptor it receives and every output handed to it, and
+// closes each exactly once, whatever happens to the job.
+import fs from 'node:fs'
+import path from 'node:path'
+import { BroadcastChannel } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import * as native from '../native'
+import { decode, encode, WORKER_CHANNEL, type ServerMessage, type WorkerMessage } from './protocol'
+import type { ThreadResult, ThreadTask } from './thread'
+
+const threads = Math.max(1, Number(process.env.MEMFD_POOL_THREADS) || 1)
+const kindsDir = process.env.MEMFD_POOL_KINDS_DIR || null
+/** How long a cancelled job's kind gets to honour its AbortSignal before its thread is terminated. */
+const CANCEL_GRACE_MS = Number(process.env.MEMFD_POOL_CANCEL_GRACE_MS) || 1000
+
+const channelName = `memfd-pool-worker-${process.pid}`
+const threadChannel = new BroadcastChannel(channelName)
+threadChannel.unref()
+
+const piscina = new Piscina<ThreadTask, ThreadResult>({
+  filename: path.join(__dirname, 'thread.js'),
+  minThreads: threads,
+  maxThreads: threads,
+  concurrentTasksPerWorker: 1,
+  idleTimeout: 2 ** 31 - 1,
+  workerData: { kindsDir, channel: channelName }
+})
+
+const server = new native.Channel(3, WORKER_CHANNEL)
+
+interface RunningJob {
+  id: string
+  abort: AbortController
+  reason: 'CANCELLED' | 'TIMEOUT' | null
+  forceTimer: NodeJS.Timeout | null
+}
+const running = new Map<string, RunningJob>()
+let shuttingDown = false
+
+function send (message: WorkerMessage, fds: number[] = []): void {
+  if (server.closed) return
+  try {
+    server.send(encode(message), fds)
+  } catch (err) {
+    // The server went away (EPIPE): 'close' follows and this process exits.
+    process.stderr.write(`memfd-pool worker ${process.pid}: send failed: ${(err as Error).message}\n`)
+  }
+}
+
+function closeAll (fds: readonly number[]): void {
+  for (const fd of fds) {
+    try { native.close(fd) } catch { /* already gone: never retry a number that may be reused */ }
+  }
+}
+
+/** Closes outputs a terminated thread created but could not hand over (found by name). */
+function sweepOrphanOutputs (job: string): void {
+  const prefix = `/memfd:memfd-pool-out:${job}:`
+  for (const entry of fs.readdirSync('/proc/self/fd')) {
+    let target: string
+    try { target = fs.readlinkSync(`/proc/self/fd/${entry}`) } catch { continue }
+    if (target.startsWith(prefix)) closeAll([Number(entry)])
+  }
+}
+
+threadChannel.onmessage = (event) => {
+  const message = (event as MessageEvent).data as { t: string, job: string, progress: number }
+  if (message.t === 'progress' && running.has(message.job)) send({ t: 'progress', job: message.job, progress: message.progress })
+}
+
+function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): void {
+  const job: RunningJob = { id: message.job, abort: new AbortController(), reason: null, forceTimer: null }
+  running.set(job.id, job)
+  send({ t: 'started', job: job.id, fds })
+  const task: ThreadTask = {
+    job: job.id,
+    kind: message.kind,
+    params: message.params,
+    inputs: fds.map((fd, i) => ({ fd, size: message.inputs[i].size })),
+    maxOutputBytes: message.maxOutputBytes
+  }
+  piscina.run(task, { signal: job.abort.signal }).then((result) => {
+    if (result.ok) {
+      const outputFds = result.outputs.map((o) => o.fd)
+      send({ t: 'done', job: job.id, ok: true, result: result.result, outputs: result.outputs.map((o) => ({ size: o.size })), fdCount: outputFds.length }, outputFds)
+      closeAll(outputFds) // send() keeps no claim: the server got its own copies
+    } else {
+      send({ t: 'done', job: job.id, ok: false, error: result.error, fdCount: 0 })
+    }
+  }, (err: Error) => {
+    // The thread was terminated (a forced cancel) or died: outputs it made are orphans now.
+    sweepOrphanOutputs(job.id)
+    const code = job.reason ?? 'HANDLER_ERROR'
+    send({ t: 'done', job: job.id, ok: false, error: { code, message: job.reason !== null ? `The job was stopped (${job.reason})` : err.message }, fdCount: 0 })
+  }).finally(() => {
+    if (job.forceTimer !== null) clearTimeout(job.forceTimer)
+    running.delete(job.id)
+    closeAll(fds)
+    if (shuttingDown && running.size === 0) exit()
+  })
+}
+
+function cancel (message: Extract<ServerMessage, { t: 'cancel' }>): void {
+  const job = running.get(message.job)
+  if (job === undefined || job.reason !== null) return
+  job.reason = message.reason
+  // First ask: the kind's AbortSignal fires. Then insist: piscina terminates the thread.
+  threadChannel.postMessage({ t: 'cancel', job: job.id, reason: message.reason })
+  job.forceTimer = setTimeout(() => job.abort.abort(), CANCEL_GRACE_MS)
+}
+
+server.on('message', (data, fds) => {
+  const message = decode<ServerMessage>(data)
+  const expected = message !== null && message.t === 'run' ? message.fdCount : 0
+  if (message === null || fds.length !== expected) {
+    closeAll(fds)
+    process.stderr.write(`memfd-pool worker ${process.pid}: refused a malformed message (${fds.length} descriptors)\n`)
+    if (message?.t === 'run') send({ t: 'done', job: message.job, ok: false, error: { code: 'PROTOCOL_ERROR', message: `Expected ${expected} descriptors, received ${fds.length}` }, fdCount: 0 })
+    return
+  }
+  switch (message.t) {
+    case 'run':
+      if (!Array.isArray(message.inputs) || message.inputs.length !== fds.length || shuttingDown) {
+        closeAll(fds)
+        send({ t: 'done', job: message.job, ok: false, error: { code: 'PROTOCOL_ERROR', message: 'Inputs do not match the descriptors' }, fdCount: 0 })
+        return
+      }
+      run(message, fds)
+      return
+    case 'cancel':
+      cancel(message)
+      return
+    case 'shutdown':
+      shuttingDown = true
+      if (running.size === 0) exit()
+  }
+})
+
+server.on('error', (err) => {
+  // A refused message (too many descriptors, too large): already closed by the channel.
+  process.stderr.write(`memfd-pool worker ${process.pid}: channel error ${err.code}: ${err.message}\n`)
+})
+
+// The server is gone: nothing can use our results, and a worker must never outlive it.
+server.on('close', () => process.exit(0))
+
+let exiting = false
+function exit (): void {
+  if (exiting) return
+  exiting = true
+  piscina.destroy().finally(() => {
+    server.close()
+    process.exit(0)
+  })
+}
+
+piscina.on('error', (err) => process.stderr.write(`memfd-pool worker ${process.pid}: thread error: ${(err as Error).message}\n`))
+
+// Report in once the threads have loaded the kinds (a no-op job on each), so the server
+// dispatches only to a worker that can run jobs now. A thread that cannot load them (a broken
+// custom kind) makes this worker exit with the reason on stderr.
+const warmup = Array.from({ length: threads }, (_, i) => piscina.run({ job: `warmup-${i}`, kind: 'noop', params: {}, inputs: [], maxOutputBytes: 0 }))
+Promise.all(warmup).then(() => send({ t: 'hello', pid: process.pid, threads }), (err: Error) => {
+  process.stderr.write(`memfd-pool worker ${process.pid}: threads failed to start: ${err.message}\n`)
+  process.exit(70)
+})
