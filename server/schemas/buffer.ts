@@ -1,0 +1,63 @@
+// Buffers over HTTP: the Buffer object (server/pool/types.ts BufferInfo) and the requests that
+// create, address and write them.
+import { Type, type Static } from '@sinclair/typebox'
+import { ref } from './ref'
+import { stringEnum } from './string-enum'
+
+export const DescriptorHolder = Type.Object({
+  pid: Type.Integer({ description: 'The holding process' }),
+  fd: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'The holder\'s own descriptor number: meaningful only inside that process. null when only the holder knows it.'
+  }),
+  role: stringEnum(['server', 'worker', 'attached'])
+}, { additionalProperties: false })
+
+export const BufferSchema = Type.Object({
+  id: Type.String({ description: 'Opaque id; the only name a buffer has across processes' }),
+  name: Type.String(),
+  size: Type.Integer({ minimum: 0, description: 'Bytes' }),
+  sealed: Type.Boolean(),
+  state: stringEnum(['writable', 'sealed']),
+  createdAt: Type.String({ format: 'date-time' }),
+  attachToken: Type.String({ description: 'Capability for the attach socket: whoever has it may map this buffer' }),
+  descriptors: Type.Array(DescriptorHolder, {
+    description: 'Which process holds the buffer under which process-local descriptor number'
+  })
+}, { $id: 'Buffer', additionalProperties: false })
+export type BufferSchema = Static<typeof BufferSchema>
+
+export const BufferList = Type.Object({ buffers: Type.Array(ref(BufferSchema)) }, { additionalProperties: false })
+
+export const CreateBufferBody = Type.Object({
+  size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Bytes; the buffer starts zero-filled' }),
+  name: Type.Optional(Type.String({ maxLength: 200, description: 'A label for people; defaults to the id' }))
+}, { additionalProperties: false })
+export type CreateBufferBody = Static<typeof CreateBufferBody>
+
+/**
+ * An `application/octet-stream` body. Annotation only: the route reads the raw stream itself
+ * (never buffered whole), so validation must accept whatever object stands for the stream.
+ */
+export const BinaryBody = Type.Unsafe<unknown>({
+  contentMediaType: 'application/octet-stream',
+  description: 'Raw bytes, streamed'
+})
+
+export const BufferIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 100, description: 'Buffer id' })
+})
+export type BufferIdParams = Static<typeof BufferIdParams>
+
+export const CreateBufferQuery = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 200, description: 'For an octet-stream body: the buffer\'s name' }))
+})
+export type CreateBufferQuery = Static<typeof CreateBufferQuery>
+
+export const WriteContentQuery = Type.Object({
+  offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'First byte to write' })
+})
+export type WriteContentQuery = Static<typeof WriteContentQuery>
+
+export const WriteResult = Type.Object({
+  written: Type.Integer({ minimum: 0, description: 'Bytes written' })
+}, { additionalProperties: false })

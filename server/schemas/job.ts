@@ -1,0 +1,70 @@
+// Jobs over HTTP: the Job object (server/pool/types.ts JobInfo), the submit body and the queries.
+import { Type, type Static } from '@sinclair/typebox'
+import { ref } from './ref'
+import { stringEnum } from './string-enum'
+import { JOB_ERROR_CODES } from '../errors'
+
+/** The longest a request may hold its reply waiting for a job (`?wait=`). */
+export const MAX_WAIT_MS = 60_000
+
+export const JobState = stringEnum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
+export type JobState = Static<typeof JobState>
+
+const AnyObject = Type.Object({}, { additionalProperties: true })
+
+export const JobError = Type.Object({
+  code: Type.String({
+    description: 'Why the job failed. Built-in codes: ' +
+      Object.entries(JOB_ERROR_CODES).map(([code, why]) => `${code} (${why})`).join('; ') +
+      '. Custom kinds may add their own.'
+  }),
+  message: Type.String()
+}, { additionalProperties: false })
+
+export const JobSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  state: JobState,
+  inputs: Type.Array(Type.String(), { description: 'Ids of the (sealed) input buffers' }),
+  outputs: Type.Array(Type.String(), { description: 'Ids of new sealed buffers the job produced' }),
+  params: AnyObject,
+  result: Type.Union([AnyObject, Type.Null()]),
+  error: Type.Union([JobError, Type.Null()]),
+  attempts: Type.Integer({ minimum: 0 }),
+  maxAttempts: Type.Integer({ minimum: 1 }),
+  timeoutMs: Type.Union([Type.Integer(), Type.Null()]),
+  workerPid: Type.Union([Type.Integer(), Type.Null()]),
+  progress: Type.Number({ minimum: 0, maximum: 1 }),
+  queuedAt: Type.String({ format: 'date-time' }),
+  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+}, { $id: 'Job', additionalProperties: false })
+export type JobSchema = Static<typeof JobSchema>
+
+export const JobList = Type.Object({ jobs: Type.Array(ref(JobSchema)) }, { additionalProperties: false })
+
+export const SubmitJobBody = Type.Object({
+  kind: Type.String({ minLength: 1, maxLength: 64, description: 'A name from GET /v1/kinds' }),
+  inputs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 16, description: 'Sealed buffer ids' })),
+  params: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Checked against the kind\'s params schema' })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'Attempts when a worker dies under the job' }))
+}, { additionalProperties: false })
+export type SubmitJobBody = Static<typeof SubmitJobBody>
+
+export const JobIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, description: 'Job id' }) })
+export type JobIdParams = Static<typeof JobIdParams>
+
+export const WaitQuery = Type.Object({
+  wait: Type.Integer({
+    minimum: 0, maximum: MAX_WAIT_MS, default: 0,
+    description: 'Hold the reply up to this many milliseconds for the job to end'
+  })
+})
+export type WaitQuery = Static<typeof WaitQuery>
+
+export const ListJobsQuery = Type.Object({
+  state: Type.Optional(JobState),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+})
+export type ListJobsQuery = Static<typeof ListJobsQuery>

@@ -1,0 +1,17 @@
+// The pool's counters (server/pool/types.ts PoolStats).
+import { Type } from '@sinclair/typebox'
+
+export const PoolSchema = Type.Object({
+  workers: Type.Integer({ minimum: 0 }),
+  workersReady: Type.Integer({ minimum: 0 }),
+  queueDepth: Type.Integer({ minimum: 0 }),
+  maxQueue: Type.Integer({ minimum: 0 }),
+  running: Type.Integer({ minimum: 0 }),
+  jobsDone: Type.Integer({ minimum: 0 }),
+  throughput: Type.Number({ minimum: 0, description: 'Jobs finished per second over the last second' }),
+  buffers: Type.Integer({ minimum: 0 }),
+  bytesInUse: Type.Integer({ minimum: 0 }),
+  quotaBytes: Type.Integer({ minimum: 0 }),
+  maxBufferBytes: Type.Integer({ minimum: 0 }),
+  attachSocket: Type.Union([Type.String(), Type.Null()])
+}, { $id: 'Pool', additionalProperties: false })

@@ -1,0 +1,17 @@
+// A worker process as the pool reports it (server/pool/types.ts WorkerInfo).
+import { Type } from '@sinclair/typebox'
+import { ref } from './ref'
+import { stringEnum } from './string-enum'
+
+export const WorkerSchema = Type.Object({
+  id: Type.String(),
+  pid: Type.Union([Type.Integer(), Type.Null()]),
+  state: stringEnum(['starting', 'ready', 'stopping', 'exited']),
+  threads: Type.Integer({ minimum: 0 }),
+  running: Type.Integer({ minimum: 0 }),
+  jobsDone: Type.Integer({ minimum: 0 }),
+  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  restarts: Type.Integer({ minimum: 0 })
+}, { $id: 'Worker', additionalProperties: false })
+
+export const WorkerList = Type.Object({ workers: Type.Array(ref(WorkerSchema)) }, { additionalProperties: false })
