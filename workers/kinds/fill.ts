@@ -12,7 +12,7 @@ const FillParams = Type.Object({
   })),
   byte: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'The byte value; required with pattern "byte".' })),
   seed: Type.Optional(Type.Integer({
-    minimum: 0, maximum: 0xffff_ffff, default: 0, description: 'Seed for pattern "random": same seed, same bytes.'
+    minimum: 0, maximum: 0xffff_ffff, description: 'Seed for pattern "random" (default 0): same seed, same bytes.'
   }))
 }, { additionalProperties: false })
 
