@@ -12,6 +12,8 @@ export interface SystemError extends Error {
   code: string
   errno?: number
   syscall?: string
+  /** For ERR_TOO_MANY_DESCRIPTORS: the message's bytes (its descriptors were closed). */
+  data?: Buffer
 }
 
 export type SealName = 'seal' | 'shrink' | 'grow' | 'write' | 'future-write' | 'exec'
@@ -154,8 +156,10 @@ export interface ChannelEvents {
   /** A message; the listener owns `fds` and must close them. */
   message: [data: Buffer, fds: number[]]
   /**
-   * A refused message (`ERR_TOO_MANY_DESCRIPTORS`, `ERR_MESSAGE_TOO_LARGE`: every descriptor it
-   * carried was already closed, the channel stays open) or a socket failure (followed by 'close').
+   * A refused message (`ERR_TOO_MANY_DESCRIPTORS` — descriptors lost to MSG_CTRUNC, e.g. at
+   * RLIMIT_NOFILE, with the message's bytes in `err.data` — or `ERR_MESSAGE_TOO_LARGE`: every
+   * descriptor it carried was already closed, the channel stays open) or a socket failure
+   * (followed by 'close').
    */
   error: [err: SystemError]
   /** Every queued message has been sent. */

@@ -142,6 +142,12 @@ server.on('message', (data, fds) => {
 server.on('error', (err) => {
   // A refused message (too many descriptors, too large): already closed by the channel.
   process.stderr.write(`memfd-pool worker ${process.pid}: channel error ${err.code}: ${err.message}\n`)
+  // Descriptors lost in transit (MSG_CTRUNC: this process is at RLIMIT_NOFILE): fail that job
+  // now, so the server does not wait for an answer that would never come.
+  const lost = err.data !== undefined ? decode<ServerMessage>(err.data) : null
+  if (lost?.t === 'run') {
+    send({ t: 'done', job: lost.job, ok: false, error: { code: 'RESOURCE_EXHAUSTED', message: `The worker could not receive the job's descriptors (${err.code}); it may be at its open-file limit` }, fdCount: 0 })
+  }
 })
 
 // The server is gone: nothing can use our results, and a worker must never outlive it.

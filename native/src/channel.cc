@@ -186,7 +186,13 @@ void Channel::ReadAvailable() {
     }
     if (code != nullptr) {
       fds.clear();
-      Emit({Napi::String::New(env, "error"), CodedError(env, code, message).Value()});
+      Napi::Error err = CodedError(env, code, message);
+      // The bytes of a message whose descriptors were lost are still whole: hand them over so
+      // the receiver can answer it (e.g. fail that one job) instead of leaving its sender waiting.
+      if (std::strcmp(code, "ERR_TOO_MANY_DESCRIPTORS") == 0) {
+        err.Set("data", Napi::Buffer<uint8_t>::Copy(env, receive_buffer_.data(), static_cast<size_t>(got)));
+      }
+      Emit({Napi::String::New(env, "error"), err.Value()});
       continue;
     }
 

@@ -40,6 +40,8 @@ export interface PoolOptions {
   killAfterMs?: number
   /** Extra environment for worker processes. */
   workerEnv?: Record<string, string>
+  /** A different worker program speaking workers/protocol.ts (tests use a hostile one). */
+  workerScript?: string
   /** Structured log sink (pino-compatible subset). */
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void }
   /** The attach socket's path, when one is served (reported in stats). */
@@ -124,6 +126,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       threadsPerWorker: this.options.threadsPerWorker,
       kindsDir: this.options.kindsDir,
       env: options.workerEnv,
+      script: options.workerScript,
       log: (level, message, fields) => this.#logger?.[level]({ ...fields }, message)
     })
     this.#supervisor.on('ready', (slot) => this.#onWorkerReady(slot))

@@ -20,8 +20,10 @@ export interface SupervisorOptions {
   workers: number
   threadsPerWorker: number
   kindsDir: string | null
-  /** Extra environment for workers (tests set cancellation grace and fault hooks). */
+  /** Extra environment for workers (tests set the cancellation grace). */
   env?: Record<string, string>
+  /** The worker program (default: workers/worker-process.js). Tests substitute a hostile one. */
+  script?: string
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
 }
 
@@ -92,7 +94,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const [mine, theirs] = native.socketPair()
     let child: ChildProcess
     try {
-      child = spawn(process.execPath, [WORKER_ENTRY], {
+      child = spawn(process.execPath, [this.#options.script ?? WORKER_ENTRY], {
         // fd 3 is the worker's channel; stdin is closed; everything else we own is close-on-exec.
         stdio: ['ignore', 'inherit', 'inherit', theirs],
         env: {
@@ -133,7 +135,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       this.emit('message', slot, message, fds)
     })
-    channel.on('error', (err) => this.#log('warn', 'worker channel error', { worker: slot.id, pid: slot.pid, code: err.code, err: err.message }))
+    channel.on('error', (err) => {
+      this.#log('warn', 'worker channel error', { worker: slot.id, pid: slot.pid, code: err.code, err: err.message })
+      // A message whose descriptors were lost still names its job: deliver it without them and
+      // let the pool's descriptor count check fail that job.
+      const lost = err.data !== undefined ? decode<WorkerMessage>(err.data) : null
+      if (lost !== null && lost.t !== 'hello') this.emit('message', slot, lost, [])
+    })
     channel.on('close', () => { if (slot.channel === channel) slot.channel = null })
 
     child.once('error', (err) => this.#log('error', 'worker process error', { worker: slot.id, err: err.message }))

@@ -51,6 +51,7 @@ test('too many descriptors: an error, every descriptor that arrived closed, the 
   sender.send('twenty', new Array(20).fill(fd))
   const [err] = await once(receiver, 'error') as [native.SystemError]
   assert.equal(err.code, 'ERR_TOO_MANY_DESCRIPTORS')
+  assert.equal(err.data?.toString(), 'twenty', 'the bytes arrive so the receiver can answer')
   sender.send('one', [fd])
   const [data, fds] = await once(receiver, 'message') as [Buffer, number[]]
   assert.equal(data.toString(), 'one')
