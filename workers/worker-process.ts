@@ -82,7 +82,15 @@ function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): voi
     inputs: fds.map((fd, i) => ({ fd, size: message.inputs[i].size })),
     maxOutputBytes: message.maxOutputBytes
   }
+  // Everything of the job is released before its answer leaves: once the server reads 'done',
+  // this process holds none of the job's descriptors.
+  const finish = (): void => {
+    if (job.forceTimer !== null) clearTimeout(job.forceTimer)
+    running.delete(job.id)
+    closeAll(fds)
+  }
   piscina.run(task, { signal: job.abort.signal }).then((result) => {
+    finish()
     if (result.ok) {
       const outputFds = result.outputs.map((o) => o.fd)
       send({ t: 'done', job: job.id, ok: true, result: result.result, outputs: result.outputs.map((o) => ({ size: o.size })), fdCount: outputFds.length }, outputFds)
@@ -91,14 +99,12 @@ function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): voi
       send({ t: 'done', job: job.id, ok: false, error: result.error, fdCount: 0 })
     }
   }, (err: Error) => {
+    finish()
     // The thread was terminated (a forced cancel) or died: outputs it made are orphans now.
     sweepOrphanOutputs(job.id)
     const code = job.reason ?? 'HANDLER_ERROR'
     send({ t: 'done', job: job.id, ok: false, error: { code, message: job.reason !== null ? `The job was stopped (${job.reason})` : err.message }, fdCount: 0 })
   }).finally(() => {
-    if (job.forceTimer !== null) clearTimeout(job.forceTimer)
-    running.delete(job.id)
-    closeAll(fds)
     if (shuttingDown && running.size === 0) exit()
   })
 }
