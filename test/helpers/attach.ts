@@ -1,0 +1,132 @@
+// For the attach socket tests: a temporary socket path, an app serving it, a Node-side client that
+// can send anything (junk, extra descriptors, oversize messages), and a way to run the example
+// clients as real processes.
+import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import * as native from '../../native'
+import type { AttachPluginOptions } from '../../server/plugins/attach'
+import { startApp } from './server-app'
+
+export const REPO_ROOT = path.join(__dirname, '..', '..', '..')
+export const PYTHON_CLIENT = path.join(REPO_ROOT, 'examples', 'python', 'attach.py')
+export const C_CLIENT_SOURCE = path.join(REPO_ROOT, 'examples', 'c', 'attach.c')
+
+/** A fresh temporary folder (removed by the caller) and a socket path in a sub-folder of it. */
+export function tempSocket (prefix = 'memfd-pool-attach-'): { dir: string, socketPath: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  return { dir, socketPath: path.join(dir, 'run', 'attach.sock') }
+}
+
+/** An app over a real pool (one worker) serving the attach socket in a temporary folder. */
+export async function startAttachApp (attach: Partial<AttachPluginOptions> = {}): Promise<{ app: FastifyInstance, socketPath: string, dir: string }> {
+  const { dir, socketPath } = tempSocket()
+  const app = await startApp({ attach: { path: socketPath, ...attach } })
+  return { app, socketPath, dir }
+}
+
+export interface Reply {
+  reply: any
+  fds: number[]
+}
+
+/**
+ * A raw client: each `request` sends one message (any bytes, any descriptors; the caller keeps
+ * its own) and resolves with the next reply and the descriptors that came with it (the caller
+ * closes them). Replies are queued in arrival order, so requests may be pipelined.
+ */
+export class RawClient {
+  readonly channel: native.Channel
+  #replies: Reply[] = []
+  #waiters: Array<(r: Reply | null) => void> = []
+  #closed = false
+
+  private constructor (channel: native.Channel) {
+    this.channel = channel
+    channel.on('message', (data, fds) => {
+      const reply: Reply = { reply: JSON.parse(data.toString('utf8')), fds }
+      const waiter = this.#waiters.shift()
+      if (waiter !== undefined) waiter(reply)
+      else this.#replies.push(reply)
+    })
+    channel.on('error', () => { /* 'close' follows socket failures */ })
+    channel.on('close', () => {
+      this.#closed = true
+      for (const waiter of this.#waiters.splice(0)) waiter(null)
+    })
+  }
+
+  static async connect (socketPath: string, options: native.ChannelOptions = {}): Promise<RawClient> {
+    return new RawClient(await native.connectSeqpacket(socketPath, { maxMessageBytes: 1024 * 1024, ...options }))
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  send (message: object | string | Buffer, fds: number[] = []): void {
+    const data = Buffer.isBuffer(message) ? message : Buffer.from(typeof message === 'string' ? message : JSON.stringify(message))
+    this.channel.send(data, fds)
+  }
+
+  /** The next reply, or null when the server closed the connection first. */
+  async next (): Promise<Reply | null> {
+    const queued = this.#replies.shift()
+    if (queued !== undefined) return queued
+    if (this.#closed) return null
+    return await new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  async request (message: object | string | Buffer, fds: number[] = []): Promise<Reply> {
+    this.send(message, fds)
+    const reply = await this.next()
+    if (reply === null) throw new Error('the server closed the connection instead of replying')
+    return reply
+  }
+
+  /** The error code of a refusal (asserting it carried no descriptor), or 'OK'. */
+  async code (message: object | string | Buffer, fds: number[] = []): Promise<string> {
+    const { reply, fds: got } = await this.request(message, fds)
+    for (const fd of got) native.close(fd)
+    if (reply.ok === true) return 'OK'
+    if (got.length !== 0) throw new Error(`an error reply carried ${got.length} descriptor(s)`)
+    if (Object.keys(reply).length !== 2 || typeof reply.error?.code !== 'string' || typeof reply.error?.message !== 'string') {
+      throw new Error(`not an error reply: ${JSON.stringify(reply)}`)
+    }
+    return reply.error.code
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    const closed = once(this.channel, 'close')
+    this.channel.close()
+    await closed
+  }
+}
+
+export interface ProcessResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs a program to its end; a non-zero exit is a result, not an error. */
+export async function run (file: string, args: string[], options: { input?: string, timeoutMs?: number, encoding?: 'utf8' | 'buffer' } = {}): Promise<ProcessResult & { stdoutBytes: Buffer }> {
+  return await new Promise((resolve, reject) => {
+    const child = execFile(file, args, { encoding: 'buffer', timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') { reject(err); return }
+      resolve({ code: err === null ? 0 : err.code as number, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), stdoutBytes: stdout })
+    })
+    if (options.input !== undefined) child.stdin?.end(options.input)
+  })
+}
+
+/** Polls `condition` on each turn of the event loop until it holds (for effects of a peer's close, which has no event here). */
+export async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
