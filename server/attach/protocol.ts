@@ -106,7 +106,8 @@ export function parseRequest (data: Uint8Array): AttachRequest {
     case 'attach': {
       const buffer = requireString(object, 'buffer')
       const token = requireString(object, 'token')
-      const mode = member(object, 'mode') ?? 'r'
+      const given = member(object, 'mode')
+      const mode = given === undefined ? 'r' : given
       if (mode !== 'r' && mode !== 'rw') throw new AttachRefusal('BAD_REQUEST', '"mode" must be "r" or "rw"')
       return { op, buffer, token, mode }
     }
