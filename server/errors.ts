@@ -53,7 +53,10 @@ export const JOB_ERROR_CODES = {
   QUOTA_EXCEEDED: 'The memory quota was exhausted while registering an output',
   INVALID_RANGE: 'An offset or length in the params lies outside the input',
   INVALID_INPUT: 'An input\'s bytes are not what the kind expects (e.g. not gzip data)',
-  INVALID_PARAMS: 'The params are not usable for this input'
+  INVALID_PARAMS: 'The params are not usable for this input',
+  RESULT_TOO_LARGE: 'The result object is too large; large data belongs in an output buffer',
+  RESOURCE_EXHAUSTED: 'The inputs could not be passed to a worker (e.g. it is at its open-file limit)',
+  PROTOCOL_ERROR: 'The worker and the server disagreed about the job\'s descriptors'
 } as const
 
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES

@@ -26,7 +26,7 @@ export const BufferSchema = Type.Object({
 }, { $id: 'Buffer', additionalProperties: false })
 export type BufferSchema = Static<typeof BufferSchema>
 
-export const BufferList = Type.Object({ buffers: Type.Array(ref(BufferSchema)) }, { additionalProperties: false })
+export const BufferList = Type.Object({ buffers: Type.Array(ref(BufferSchema)) }, { additionalProperties: false, description: 'Live buffers' })
 
 export const CreateBufferBody = Type.Object({
   size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Bytes; the buffer starts zero-filled' }),
@@ -60,4 +60,4 @@ export type WriteContentQuery = Static<typeof WriteContentQuery>
 
 export const WriteResult = Type.Object({
   written: Type.Integer({ minimum: 0, description: 'Bytes written' })
-}, { additionalProperties: false })
+}, { additionalProperties: false, description: 'The whole body was written' })

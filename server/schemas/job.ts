@@ -41,7 +41,7 @@ export const JobSchema = Type.Object({
 }, { $id: 'Job', additionalProperties: false })
 export type JobSchema = Static<typeof JobSchema>
 
-export const JobList = Type.Object({ jobs: Type.Array(ref(JobSchema)) }, { additionalProperties: false })
+export const JobList = Type.Object({ jobs: Type.Array(ref(JobSchema)) }, { additionalProperties: false, description: 'Recent jobs, newest first' })
 
 export const SubmitJobBody = Type.Object({
   kind: Type.String({ minLength: 1, maxLength: 64, description: 'A name from GET /v1/kinds' }),

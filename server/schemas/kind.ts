@@ -9,4 +9,4 @@ export const KindSchema = Type.Object({
   params: Type.Unknown({ description: 'JSON schema of the params object' })
 }, { $id: 'Kind', additionalProperties: false })
 
-export const KindList = Type.Object({ kinds: Type.Array(ref(KindSchema)) }, { additionalProperties: false })
+export const KindList = Type.Object({ kinds: Type.Array(ref(KindSchema)) }, { additionalProperties: false, description: 'The job kinds this pool runs' })

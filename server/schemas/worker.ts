@@ -14,4 +14,4 @@ export const WorkerSchema = Type.Object({
   restarts: Type.Integer({ minimum: 0 })
 }, { $id: 'Worker', additionalProperties: false })
 
-export const WorkerList = Type.Object({ workers: Type.Array(ref(WorkerSchema)) }, { additionalProperties: false })
+export const WorkerList = Type.Object({ workers: Type.Array(ref(WorkerSchema)) }, { additionalProperties: false, description: 'The worker processes' })

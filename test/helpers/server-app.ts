@@ -10,13 +10,15 @@ import type { PoolOptions } from '../../server/pool/pool'
 export const MiB = 1024 * 1024
 
 /**
- * An app over a fresh pool (one worker, 64 MiB quota unless overridden), listening on a free
+ * An app over a fresh pool (one worker, 64 MiB quota, no shutdown grace unless overridden), listening on a free
  * loopback port, with its workers up. supertest(app.server) uses that port.
  */
 export async function startApp (options: AppOptions & { poolOptions?: PoolOptions } = {}): Promise<FastifyInstance> {
   const { poolOptions, ...rest } = options
   const app = await buildApp({
     pool: { workers: 1, maxMemoryBytes: 64 * MiB, ...poolOptions },
+    // Tests do not wait for jobs they leave running.
+    graceMs: 0,
     ...rest
   })
   await app.listen({ port: 0, host: '127.0.0.1' })

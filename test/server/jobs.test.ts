@@ -34,6 +34,11 @@ async function jobEvent (target: FastifyInstance, id: string | null, type: strin
   })
 }
 
+/** Returns once job `id` is running (it may already be: dispatch is synchronous). */
+async function untilRunning (target: FastifyInstance, id: string): Promise<void> {
+  if (target.pool.get(id).state === 'queued') await jobEvent(target, id, 'job.started')
+}
+
 test('POST /v1/jobs?wait answers 200 with the finished job', async () => {
   const bytes = Buffer.from('checksum me, please')
   const input = await sealedBuffer(bytes)
@@ -113,8 +118,7 @@ test('GET /v1/jobs lists newest first, filtered by state, limited', async () => 
 
 test('cancel a running job; cancelling it again is 409 JOB_FINISHED', async () => {
   const queued = await request(app.server).post('/v1/jobs').send({ kind: 'sleep', params: { ms: 30000 } }).expect(202)
-  const started = jobEvent(app, queued.body.id, 'job.started')
-  if (queued.body.state !== 'running') await started
+  await untilRunning(app, queued.body.id)
   const res = await request(app.server).post(`/v1/jobs/${queued.body.id}/cancel`).expect(200)
   assert.ok(['running', 'cancelled'].includes(res.body.state))
   const end = await request(app.server).get(`/v1/jobs/${queued.body.id}?wait=30000`).expect(200)
@@ -175,7 +179,7 @@ test('a full queue is 429 QUEUE_FULL with Retry-After', async (t) => {
   t.after(async () => { await small.close() })
   // One running, one queued: the queue is full.
   const running = await request(small.server).post('/v1/jobs').send({ kind: 'sleep', params: { ms: 30000 } }).expect(202)
-  if (running.body.state !== 'running') await jobEvent(small, running.body.id, 'job.started')
+  await untilRunning(small, running.body.id)
   await request(small.server).post('/v1/jobs').send({ kind: 'sleep', params: { ms: 30000 } }).expect(202)
   const full = await request(small.server).post('/v1/jobs').send({ kind: 'noop' })
   assert.equal(full.status, 429)

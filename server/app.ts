@@ -1,0 +1,96 @@
+// The composition root: builds the Fastify app from plugins and routes, and nothing else. The CLI,
+// listening and signals live in main.ts; tests build the same app and talk to app.server.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from 'pino'
+import type { Pool, PoolOptions } from './pool/pool'
+import attachPlugin, { type AttachPluginOptions } from './plugins/attach'
+import authPlugin from './plugins/auth'
+import dashboardPlugin from './plugins/dashboard'
+import eventHubPlugin from './plugins/event-hub'
+import errorHandlerPlugin, { answerClientError, answerFrameworkError } from './plugins/error-handler'
+import metricsPlugin from './plugins/metrics'
+import octetStreamPassthrough from './plugins/octet-stream'
+import poolPlugin from './plugins/pool'
+import schemasPlugin from './plugins/schemas'
+import swaggerPlugin from './plugins/swagger'
+import bufferContentRoutes from './routes/buffer-content'
+import bufferRoutes from './routes/buffers'
+import eventRoutes from './routes/events'
+import healthRoutes from './routes/health'
+import jobRoutes from './routes/jobs'
+import kindRoutes from './routes/kinds'
+import metricsRoutes from './routes/metrics'
+import poolRoutes from './routes/pool'
+import workerRoutes from './routes/workers'
+
+export interface AppOptions {
+  /** An existing pool (the caller closes it), or options for one the app creates and closes. */
+  pool?: Pool | PoolOptions
+  /** When set, every /v1 route needs `Authorization: Bearer <token>`. */
+  token?: string
+  /** Require the token on /metrics too. */
+  metricsAuth?: boolean
+  /** How long running jobs may finish when the app closes a pool it created. */
+  graceMs?: number
+  /** A pino logger, or Fastify logger options; false (the default) logs nothing. */
+  logger?: Logger | FastifyServerOptions['logger']
+  /** Serve the attach socket at this path (docs/attach-protocol.md); absent or false: no socket. */
+  attach?: AttachPluginOptions | false
+}
+
+function isPool (value: AppOptions['pool']): value is Pool {
+  return value !== undefined && typeof (value as Pool).enqueue === 'function'
+}
+
+function isLoggerInstance (value: AppOptions['logger']): value is Logger {
+  return typeof value === 'object' && value !== null && typeof (value as Logger).child === 'function'
+}
+
+export async function buildApp (options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(isLoggerInstance(options.logger)
+      ? { loggerInstance: options.logger as FastifyBaseLogger }
+      : { logger: options.logger ?? false }),
+    // Requests arriving during a shutdown are served (and refused by the closing pool in our own
+    // error shape) instead of Fastify's hard-coded 503 body.
+    return503OnClosing: false,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
+    ajv: {
+      customOptions: {
+        // Unknown properties are refused (400 naming the field) rather than silently dropped.
+        removeAdditional: false
+      }
+    }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(errorHandlerPlugin)
+  await app.register(schemasPlugin)
+  await app.register(authPlugin, { token: options.token, metricsAuth: options.metricsAuth })
+  await app.register(poolPlugin, isPool(options.pool)
+    ? { pool: options.pool }
+    : { poolOptions: options.pool, closeGraceMs: options.graceMs })
+  await app.register(metricsPlugin)
+  await app.register(swaggerPlugin)
+
+  await app.register(async function bufferApi (scope) {
+    await scope.register(octetStreamPassthrough)
+    await scope.register(bufferRoutes)
+    await scope.register(bufferContentRoutes)
+  }, { prefix: '/v1' })
+  await app.register(jobRoutes, { prefix: '/v1' })
+  await app.register(kindRoutes, { prefix: '/v1' })
+  await app.register(workerRoutes, { prefix: '/v1' })
+  await app.register(poolRoutes, { prefix: '/v1' })
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  if (options.attach) await app.register(attachPlugin, options.attach)
+  // The WebSocket event stream (/v1/events); the attach socket registers here as a plugin of
+  // its own when it lands.
+  await app.register(eventHubPlugin)
+  await app.register(eventRoutes, { prefix: '/v1' })
+  await app.register(dashboardPlugin)
+
+  return app
+}

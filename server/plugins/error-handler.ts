@@ -1,0 +1,143 @@
+// Turns every error into `{"error":{"code","message"}}` with the status from server/errors.ts:
+// our own ApiErrors, the pool's PoolErrors, and Fastify's own (validation, malformed JSON,
+// unsupported media types, oversized bodies, unknown routes, unparseable HTTP). Only a real bug
+// becomes a 500, and it is logged with its stack.
+import type { Socket } from 'node:net'
+import http from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { PoolError } from '../pool/pool-error'
+import { ApiError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
+
+interface Classified { code: ErrorCode, message: string }
+
+interface AjvError {
+  keyword: string
+  instancePath?: string
+  message?: string
+  params?: Record<string, unknown>
+}
+
+const CONTEXT_NAMES: Record<string, string> = { querystring: 'query', params: 'path', body: 'body', headers: 'headers' }
+
+/** "body.size must be integer", "query.offset must be >= 0", "body.kind is required": the field is named. */
+export function describeValidation (context: string | undefined, errors: AjvError[]): string {
+  const first = errors[0]
+  if (first === undefined) return ERRORS.VALIDATION_ERROR.message
+  const path = (first.instancePath ?? '').split('/').filter(Boolean)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const field = (extra?: unknown): string =>
+    [CONTEXT_NAMES[context ?? ''] ?? context ?? 'request', ...path, ...(extra === undefined ? [] : [String(extra)])].join('.')
+  switch (first.keyword) {
+    case 'required': return `${field(first.params?.missingProperty)} is required`
+    case 'additionalProperties': return `${field(first.params?.additionalProperty)} is not allowed`
+    case 'enum': {
+      const allowed = first.params?.allowedValues
+      return `${field()} must be one of: ${Array.isArray(allowed) ? allowed.join(', ') : 'the allowed values'}`
+    }
+    default: return `${field()} ${first.message ?? 'is invalid'}`
+  }
+}
+
+/** Fastify's own error codes that a client can provoke, and what they mean in our table. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_INVALID_URL: 'BAD_REQUEST',
+  // A path parameter longer than any id we hand out names nothing.
+  FST_ERR_MAX_PARAM_LENGTH: 'NOT_FOUND'
+}
+
+/** The code that stands for a bare status when nothing more specific is known. */
+const GENERIC_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  404: 'NOT_FOUND',
+  408: 'REQUEST_TIMEOUT',
+  411: 'LENGTH_REQUIRED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  431: 'HEADERS_TOO_LARGE'
+}
+
+export function classifyError (err: FastifyError | Error): Classified {
+  if (err instanceof ApiError) return { code: err.code, message: err.message }
+  if (err instanceof PoolError) {
+    return isErrorCode(err.code) ? { code: err.code, message: err.message } : unexpected()
+  }
+  const fastifyError = err as FastifyError
+  if (Array.isArray(fastifyError.validation)) {
+    return { code: 'VALIDATION_ERROR', message: describeValidation(fastifyError.validationContext, fastifyError.validation as AjvError[]) }
+  }
+  const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code]
+  if (mapped === 'BAD_JSON') return { code: mapped, message: `The body is not valid JSON: ${err.message}` }
+  if (mapped !== undefined) return { code: mapped, message: err.message }
+  // secure-json-parse throws a plain SyntaxError for some malformed JSON.
+  if (err instanceof SyntaxError && fastifyError.statusCode === 400) return { code: 'BAD_JSON', message: `The body is not valid JSON: ${err.message}` }
+  // Any other 4xx a plugin raised (e.g. @fastify/static): keep the status's meaning.
+  const status = fastifyError.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = GENERIC_BY_STATUS[status] ?? 'BAD_REQUEST'
+    return { code, message: err.message || ERRORS[code].message }
+  }
+  return unexpected()
+}
+
+function unexpected (): Classified {
+  return { code: 'INTERNAL_ERROR', message: ERRORS.INTERNAL_ERROR.message }
+}
+
+/**
+ * Answers the router's own errors (an undecodable URL, a path parameter over the length limit),
+ * which Fastify raises before any route or error handler exists. Passed as `frameworkErrors`.
+ */
+export function answerFrameworkError (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const { code, message } = classifyError(err)
+  void reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, message))
+}
+
+/**
+ * Answers an HTTP parse error (malformed request line, oversized headers, a timeout) on the raw
+ * socket, in our error shape. Passed to Fastify as `clientErrorHandler`.
+ */
+export function answerClientError (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? 'REQUEST_TIMEOUT'
+    : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST'
+  const status = ERRORS[code].status
+  const body = JSON.stringify(errorBody(code))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+export default fp(async function errorHandler (app) {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { code, message } = classifyError(err)
+    const status = ERRORS[code].status
+    if (status >= 500 && code === 'INTERNAL_ERROR') request.log.error({ err }, 'unexpected error')
+    else request.log.info({ code, message }, 'request refused')
+    if (code === 'QUEUE_FULL') void reply.header('retry-after', '1')
+    // A refusal while an upload is still arriving (413 from Content-Length or mid-stream, 409 on
+    // a sealed buffer): discard what keeps coming and close the connection after the reply,
+    // rather than read a body we refused into the next request's parser.
+    if (!request.raw.complete) {
+      void reply.header('connection', 'close')
+      request.raw.resume()
+    }
+    void reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url
+    void reply.code(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${url}`))
+  })
+}, { name: 'memfd-pool/error-handler' })

@@ -1,0 +1,90 @@
+// A buffer's bytes over HTTP, never held whole in the heap: PUT copies the request stream into
+// the shared mapping chunk by chunk; GET streams zero-copy views of the mapping, honouring Range.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { BufferReadStream } from '../content/download'
+import { parseRange } from '../content/range'
+import { checkUploadHeaders, streamIntoBuffer } from '../content/upload'
+import { ApiError } from '../errors'
+import { BinaryBody, BufferIdParams, WriteContentQuery, WriteResult } from '../schemas/buffer'
+import { errorResponses } from '../schemas/error'
+
+const TAGS = ['buffers']
+
+const BYTES = { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
+
+const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const store = app.pool.store
+
+  app.put('/buffers/:id/content', {
+    schema: {
+      tags: TAGS,
+      summary: 'Write bytes into a writable buffer',
+      description: 'Writes the body at `offset`, streamed into the shared mapping as it arrives. The body may be ' +
+        'at most the space left after `offset` (413 otherwise, refused before reading when Content-Length says so; ' +
+        'bytes already written stay written). An `offset` past the end is 416.',
+      params: BufferIdParams,
+      querystring: WriteContentQuery,
+      body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
+      response: {
+        200: WriteResult,
+        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_SEALED', 'PAYLOAD_TOO_LARGE',
+          'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE')
+      }
+    }
+  }, async (request) => {
+    // Any other media type was parsed by its own parser (JSON) and is not a stream of bytes.
+    if (request.body !== request.raw) {
+      throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the bytes as Content-Type: application/octet-stream')
+    }
+    const { id } = request.params
+    const { offset } = request.query
+    const info = store.get(id)
+    if (info.sealed) throw new ApiError('BUFFER_SEALED', `Buffer ${id} is sealed; its bytes can no longer change`)
+    if (offset > info.size) {
+      throw new ApiError('RANGE_NOT_SATISFIABLE', `offset ${offset} is past the end of buffer ${id} (${info.size} bytes)`)
+    }
+    const limit = info.size - offset
+    checkUploadHeaders(request.raw, limit)
+    const written = await streamIntoBuffer(request.raw, { store, id, offset, limit })
+    return { written }
+  })
+
+  app.get('/buffers/:id/content', {
+    schema: {
+      tags: TAGS,
+      summary: 'Read a buffer\'s bytes',
+      description: 'Streams the bytes from the shared mapping. A single `Range: bytes=…` is honoured (206); ' +
+        'several ranges are answered with the whole buffer. The download keeps the memory alive: a DELETE meanwhile ' +
+        'hides the buffer but the download completes.',
+      params: BufferIdParams,
+      response: {
+        200: { description: 'The whole buffer', content: BYTES },
+        206: { description: 'The requested range (see Content-Range)', content: BYTES },
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE')
+      }
+    }
+  }, async (request, reply) => {
+    const lease = store.acquire(request.params.id)
+    const size = lease.info.size
+    const range = parseRange(request.headers.range, size)
+    if (range.kind === 'unsatisfiable') {
+      lease.release()
+      void reply.header('content-range', `bytes */${size}`)
+      throw new ApiError('RANGE_NOT_SATISFIABLE', `The range ${request.headers.range ?? ''} lies outside the ${size}-byte buffer`)
+    }
+    const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size]
+    // Released once the response is over: finished (the last view has been handed to the kernel)
+    // or aborted (the socket is closed, nothing will read the views again).
+    reply.raw.once('close', () => { lease.release() })
+    void reply
+      .code(range.kind === 'partial' ? 206 : 200)
+      .header('accept-ranges', 'bytes')
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', String(end - start))
+    if (range.kind === 'partial') void reply.header('content-range', `bytes ${start}-${end - 1}/${size}`)
+    if (end === start) return reply.send('')
+    return reply.send(new BufferReadStream(lease, start, end))
+  })
+}
+
+export default bufferContentRoutes

@@ -1,0 +1,119 @@
+// Buffers: create (empty from JSON, or sealed from an octet-stream body), list, get, seal, delete.
+// Their bytes are read and written by buffer-content.ts.
+import type { IncomingMessage } from 'node:http'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ApiError } from '../errors'
+import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
+import type { BufferStore } from '../pool/buffer-store'
+import { BinaryBody, BufferIdParams, BufferList, BufferSchema, CreateBufferBody, CreateBufferQuery } from '../schemas/buffer'
+import { errorResponses } from '../schemas/error'
+import { ref } from '../schemas/ref'
+
+const TAGS = ['buffers']
+
+function isOctetStream (contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase() === 'application/octet-stream'
+}
+
+/**
+ * A sealed buffer holding exactly the request body. It is sized from Content-Length before the
+ * first byte is read (a memfd is reserved whole, so the quota is checked up front), and deleted
+ * again if anything goes wrong, so a failed upload leaves nothing behind.
+ */
+async function createFromBody (store: BufferStore, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
+  const size = declaredLength(request)
+  if (size === null) throw new ApiError('LENGTH_REQUIRED')
+  checkUploadHeaders(request, size)
+  const created = store.create({ size, name })
+  try {
+    await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size })
+    return store.seal(created.id)
+  } catch (err) {
+    try { store.delete(created.id) } catch { /* already deleted by a concurrent DELETE */ }
+    throw err
+  }
+}
+
+const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const store = app.pool.store
+
+  app.post('/buffers', {
+    schema: {
+      tags: TAGS,
+      summary: 'Create a buffer',
+      description: 'With a JSON body {size, name?}: an empty (zero-filled) writable buffer. With an ' +
+        'application/octet-stream body: a buffer holding exactly the body (Content-Length required), sealed.',
+      querystring: CreateBufferQuery,
+      body: {
+        content: {
+          'application/json': { schema: CreateBufferBody },
+          'application/octet-stream': { schema: BinaryBody }
+        }
+      },
+      response: {
+        201: ref(BufferSchema, { description: 'The new buffer' }),
+        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
+          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED')
+      }
+    }
+  }, async (request, reply) => {
+    let created
+    if (isOctetStream(request.headers['content-type'])) {
+      created = await createFromBody(store, request.raw, request.query.name)
+    } else {
+      const body = request.body as CreateBufferBody | undefined
+      if (body === undefined || body === null || typeof body !== 'object') {
+        throw new ApiError('VALIDATION_ERROR', 'body is required: JSON {size, name?} or application/octet-stream bytes')
+      }
+      created = store.create({ size: body.size, name: body.name ?? request.query.name })
+    }
+    void reply.code(201).header('location', `/v1/buffers/${created.id}`)
+    return created
+  })
+
+  app.get('/buffers', {
+    schema: {
+      tags: TAGS,
+      summary: 'List live buffers',
+      response: { 200: BufferList, ...errorResponses('UNAUTHORIZED') }
+    }
+  }, async () => ({ buffers: store.list() }))
+
+  app.get('/buffers/:id', {
+    schema: {
+      tags: TAGS,
+      summary: 'One buffer, with the processes holding it',
+      params: BufferIdParams,
+      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+    }
+  }, async (request) => store.get(request.params.id))
+
+  app.post('/buffers/:id/seal', {
+    schema: {
+      tags: TAGS,
+      summary: 'Seal a buffer',
+      description: 'Adds the shrink, grow and write seals: nobody can resize it or change its bytes again, ' +
+        'and jobs may read it. Idempotent.',
+      params: BufferIdParams,
+      response: { 200: ref(BufferSchema, { description: 'The sealed buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+    }
+  }, async (request) => store.seal(request.params.id))
+
+  app.delete('/buffers/:id', {
+    schema: {
+      tags: TAGS,
+      summary: 'Delete a buffer',
+      description: 'Hides it at once; its memory is freed when no job, download or attached process uses it any more.',
+      params: BufferIdParams,
+      response: {
+        204: { type: 'null', description: 'Deleted' },
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND')
+      }
+    }
+  }, async (request, reply) => {
+    store.delete(request.params.id)
+    return reply.code(204).send()
+  })
+}
+
+export default bufferRoutes

@@ -1,0 +1,89 @@
+// Jobs: submit (optionally long-polling until it ends), get (same), list, cancel.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { JobInfo } from '../pool/types'
+import { errorResponses } from '../schemas/error'
+import { JobIdParams, JobList, JobSchema, ListJobsQuery, SubmitJobBody, WaitQuery } from '../schemas/job'
+import { ref } from '../schemas/ref'
+
+const TAGS = ['jobs']
+
+function isTerminal (job: JobInfo): boolean {
+  return job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled'
+}
+
+const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const pool = app.pool
+
+  // A shutdown must not sit out a minute-long poll: at preClose every wait answers at once with
+  // the job's state then (Fastify waits for in-flight requests before the pool closes).
+  const shutdown = new AbortController()
+  app.addHook('preClose', (done) => { shutdown.abort(); done() })
+
+  async function settle (job: JobInfo, ms: number): Promise<JobInfo> {
+    if (ms <= 0 || isTerminal(job) || shutdown.signal.aborted) return job
+    let onAbort = (): void => {}
+    const aborted = new Promise<JobInfo>((resolve) => {
+      onAbort = () => {
+        try { resolve(pool.get(job.id)) } catch { resolve(job) }
+      }
+      shutdown.signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([pool.wait(job.id, ms), aborted])
+    } finally {
+      shutdown.signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  app.post('/jobs', {
+    schema: {
+      tags: TAGS,
+      summary: 'Queue a job',
+      description: 'Inputs must be sealed buffers. With `?wait=ms` the reply is held until the job ends or the ' +
+        'wait runs out: 200 when it ended, 202 (still queued or running) otherwise.',
+      querystring: WaitQuery,
+      body: SubmitJobBody,
+      response: {
+        200: ref(JobSchema, { description: 'The job ended within `wait`' }),
+        202: ref(JobSchema, { description: 'The job is queued or running; poll GET /v1/jobs/{id}' }),
+        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS', 'UNAUTHORIZED',
+          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED')
+      }
+    }
+  }, async (request, reply) => {
+    const job = await settle(pool.enqueue(request.body), request.query.wait)
+    void reply.code(isTerminal(job) ? 200 : 202).header('location', `/v1/jobs/${job.id}`)
+    return job
+  })
+
+  app.get('/jobs/:id', {
+    schema: {
+      tags: TAGS,
+      summary: 'One job',
+      description: 'With `?wait=ms`, the reply is held until the job ends or the wait runs out.',
+      params: JobIdParams,
+      querystring: WaitQuery,
+      response: { 200: ref(JobSchema, { description: 'The job (finished, or as it stood when the wait ran out)' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+    }
+  }, async (request) => await settle(pool.get(request.params.id), request.query.wait))
+
+  app.get('/jobs', {
+    schema: {
+      tags: TAGS,
+      summary: 'Recent jobs, newest first',
+      querystring: ListJobsQuery,
+      response: { 200: JobList, ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED') }
+    }
+  }, async (request) => ({ jobs: pool.list({ state: request.query.state, limit: request.query.limit }) }))
+
+  app.post('/jobs/:id/cancel', {
+    schema: {
+      tags: TAGS,
+      summary: 'Cancel a queued or running job',
+      params: JobIdParams,
+      response: { 200: ref(JobSchema, { description: 'The job: cancelled, or still running until its kind stops' }), ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'JOB_FINISHED') }
+    }
+  }, async (request) => pool.cancel(request.params.id))
+}
+
+export default jobRoutes
