@@ -1,0 +1,263 @@
+// Who may use the attach socket and what it does to the file system: SO_PEERCRED against another
+// uid (a real process run with setpriv), connection and queue limits, the socket's folder, stale
+// and live socket files, and removal on close.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import * as native from '../../native'
+import { buildApp } from '../../server/app'
+import { AttachServer } from '../../server/attach/attach-server'
+import type { AttachLogger } from '../../server/attach/attach-connection'
+import { BufferStore } from '../../server/pool/buffer-store'
+import { PYTHON_CLIENT, RawClient, run, startAttachApp, tempSocket, until } from '../helpers/attach'
+
+const NOBODY = 65534
+const AS_NOBODY = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups']
+
+/** A Python 3 that uid 65534 can run (pyenv shims under /root are out of its reach), or null. */
+async function pythonForNobody (): Promise<string | null> {
+  if (process.getuid?.() !== 0) return null
+  const candidates = ['/usr/bin/python3', '/usr/local/bin/python3']
+  const own = await run('python3', ['-c', 'import sys; print(sys.executable)']).catch(() => null)
+  if (own !== null && own.code === 0) candidates.push(own.stdout.trim())
+  for (const candidate of candidates) {
+    const probe = await run('setpriv', [...AS_NOBODY, candidate, '-c', 'import os; print(os.getuid())']).catch(() => null)
+    if (probe !== null && probe.code === 0 && probe.stdout.trim() === String(NOBODY)) return candidate
+  }
+  return null
+}
+
+interface LogLine { level: string, obj: object, msg?: string }
+
+function capturingLogger (): AttachLogger & { lines: LogLine[] } {
+  const lines: LogLine[] = []
+  return {
+    lines,
+    info: (obj, msg) => { lines.push({ level: 'info', obj, msg }) },
+    warn: (obj, msg) => { lines.push({ level: 'warn', obj, msg }) },
+    error: (obj, msg) => { lines.push({ level: 'error', obj, msg }) }
+  }
+}
+
+function smallStore (): BufferStore {
+  return new BufferStore({ maxMemoryBytes: 16 * 1024 * 1024, maxBufferBytes: 16 * 1024 * 1024 })
+}
+
+test('a peer of another uid is refused by SO_PEERCRED even where the file modes let it connect', async (t) => {
+  const python = await pythonForNobody()
+  if (python === null) {
+    t.skip('needs root, setpriv and a python3 outside /root to run a peer as uid 65534')
+    return
+  }
+  // Modes wide open on purpose, so that only the server's uid check stands in the way.
+  const { app, socketPath, dir } = await startAttachApp({ socketMode: 0o666, folderMode: 0o711 })
+  t.after(async () => { await app.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  fs.chmodSync(dir, 0o711)
+  const client = path.join(dir, 'attach.py')
+  fs.copyFileSync(PYTHON_CLIENT, client)
+  fs.chmodSync(client, 0o644)
+
+  const refused = await run('setpriv', [...AS_NOBODY, python, client, 'ping', '--socket', socketPath])
+  assert.equal(refused.code, 1, refused.stderr)
+  assert.match(refused.stderr, /^PEER_NOT_ALLOWED: uid 65534 may not use this attach socket/)
+
+  // The same peer with a token and id in hand gets no further.
+  const buffer = app.pool.store.create({ size: 16 })
+  const attach = await run('setpriv', [...AS_NOBODY, python, client, 'read', '--buffer', buffer.id, '--token', buffer.attachToken, '--socket', socketPath])
+  assert.equal(attach.code, 1)
+  assert.match(attach.stderr, /^PEER_NOT_ALLOWED/)
+  assert.deepEqual(app.pool.store.get(buffer.id).descriptors.map((d) => d.role), ['server'])
+
+  // Our own uid still works on the same socket.
+  assert.equal((await run('python3', [PYTHON_CLIENT, 'ping', '--socket', socketPath])).code, 0)
+})
+
+test('allowedUids admits another uid; the default modes keep it from even reaching the socket', async (t) => {
+  const python = await pythonForNobody()
+  if (python === null) {
+    t.skip('needs root, setpriv and a python3 outside /root to run a peer as uid 65534')
+    return
+  }
+  const { dir, socketPath } = tempSocket()
+  fs.chmodSync(dir, 0o711)
+  const client = path.join(dir, 'attach.py')
+  fs.copyFileSync(PYTHON_CLIENT, client)
+  fs.chmodSync(client, 0o644)
+  const logger = capturingLogger()
+  const open = new AttachServer({ store: smallStore(), path: socketPath, allowedUids: [process.getuid?.() ?? 0, NOBODY], socketMode: 0o666, folderMode: 0o711, logger })
+  open.start()
+  t.after(() => { open.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const allowed = await run('setpriv', [...AS_NOBODY, python, client, 'ping', '--socket', socketPath])
+  assert.equal(allowed.code, 0, allowed.stderr)
+  assert.equal(JSON.parse(allowed.stdout).pid, process.pid)
+  open.close()
+
+  // Default modes: 0600 socket in a 0700 folder. The kernel refuses the connect itself.
+  const closed = new AttachServer({ store: smallStore(), path: socketPath, allowedUids: [process.getuid?.() ?? 0, NOBODY], logger })
+  closed.start()
+  t.after(() => { closed.close() })
+  const denied = await run('setpriv', [...AS_NOBODY, python, client, 'ping', '--socket', socketPath])
+  assert.equal(denied.code, 3)
+  assert.match(denied.stderr, /Permission denied/)
+})
+
+test('the refusal is logged; the refused connection is closed after the client\'s first request', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const logger = capturingLogger()
+  // Nobody is allowed: this very process is refused.
+  const server = new AttachServer({ store: smallStore(), path: socketPath, allowedUids: [], logger })
+  server.start()
+  t.after(() => { server.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const client = await RawClient.connect(socketPath)
+  const fdsSent = [fs.openSync('/dev/null', 'r')]
+  const { reply, fds } = await client.request({ op: 'ping' }, fdsSent)
+  native.close(fdsSent[0])
+  assert.equal(fds.length, 0)
+  assert.equal(reply.error.code, 'PEER_NOT_ALLOWED')
+  assert.equal(await client.next(), null, 'then the server closes the connection')
+  assert.ok(logger.lines.some((l) => l.level === 'warn' && (l.obj as { code?: string }).code === 'PEER_NOT_ALLOWED'))
+})
+
+test('past maxConnections a client gets SERVER_BUSY; a slot frees when a client leaves', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const server = new AttachServer({ store: smallStore(), path: socketPath, limits: { maxConnections: 2 } })
+  server.start()
+  t.after(() => { server.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const a = await RawClient.connect(socketPath)
+  const b = await RawClient.connect(socketPath)
+  assert.equal(await a.code({ op: 'ping' }), 'OK')
+  assert.equal(await b.code({ op: 'ping' }), 'OK')
+  const c = await RawClient.connect(socketPath)
+  assert.equal(await c.code({ op: 'ping' }), 'SERVER_BUSY')
+  assert.equal(await c.next(), null)
+  await a.close()
+  await until(() => server.connections === 1, 'the server to see a client leave')
+  const d = await RawClient.connect(socketPath)
+  assert.equal(await d.code({ op: 'ping' }), 'OK')
+  await b.close()
+  await d.close()
+})
+
+test('a client that never reads its replies is dropped; others are served meanwhile', async (t) => {
+  const { app, socketPath, dir } = await startAttachApp()
+  t.after(async () => { await app.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const flood = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(${JSON.stringify(socketPath)})
+s.settimeout(20)
+for n in range(1000000):
+    try:
+        s.send(b'{"op":"ping"}')
+    except (BrokenPipeError, ConnectionResetError):
+        print("dropped", n)
+        sys.exit(0)
+sys.exit(1)
+`
+  const polite = await RawClient.connect(socketPath)
+  const flooding = run('python3', ['-c', flood])
+  // Served while the flood goes on.
+  for (let i = 0; i < 20; i++) assert.equal(await polite.code({ op: 'ping' }), 'OK')
+  const result = await flooding
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /^dropped \d+/)
+  assert.equal(await polite.code({ op: 'ping' }), 'OK')
+  await polite.close()
+})
+
+test('the folder: created 0700, tightened when it exists, refused when it is a symlink or not ours', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-folder-'))
+  t.after(() => { fs.rmSync(base, { recursive: true, force: true }) })
+  const start = (socketPath: string): AttachServer => {
+    const server = new AttachServer({ store: smallStore(), path: socketPath })
+    server.start()
+    return server
+  }
+
+  const nested = path.join(base, 'a', 'b', 'attach.sock')
+  const first = start(nested)
+  assert.equal(fs.statSync(path.dirname(nested)).mode & 0o777, 0o700)
+  assert.equal(fs.statSync(nested).mode & 0o777, 0o600)
+  assert.ok(fs.statSync(nested).isSocket())
+  first.close()
+  assert.equal(fs.existsSync(nested), false, 'close removes the socket file')
+
+  const loose = path.join(base, 'loose')
+  fs.mkdirSync(loose, { mode: 0o755 })
+  fs.chmodSync(loose, 0o755)
+  start(path.join(loose, 'attach.sock')).close()
+  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
+
+  const link = path.join(base, 'link')
+  fs.symlinkSync(loose, link)
+  assert.throws(() => start(path.join(link, 'attach.sock')), /symlink/)
+
+  const file = path.join(base, 'file')
+  fs.writeFileSync(file, '')
+  assert.throws(() => start(path.join(file, 'attach.sock')), /not a directory/)
+
+  if (process.getuid?.() === 0) {
+    const theirs = path.join(base, 'theirs')
+    fs.mkdirSync(theirs)
+    fs.chownSync(theirs, NOBODY, NOBODY)
+    assert.throws(() => start(path.join(theirs, 'attach.sock')), /belongs to uid 65534/)
+    assert.equal(fs.statSync(theirs).mode & 0o777, 0o755 & ~process.umask(), 'left as it was')
+  }
+})
+
+test('the socket file: a stale one is replaced, a live one or a regular file is not', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  t.after(() => { fs.rmSync(dir, { recursive: true, force: true }) })
+  fs.mkdirSync(path.dirname(socketPath), { mode: 0o700 })
+  // A socket file nobody listens on: what a crashed server leaves behind.
+  const stale = await run('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(${JSON.stringify(socketPath)})`])
+  assert.equal(stale.code, 0, stale.stderr)
+  assert.ok(fs.statSync(socketPath).isSocket())
+
+  const server = new AttachServer({ store: smallStore(), path: socketPath })
+  server.start()
+  const client = await RawClient.connect(socketPath)
+  assert.equal(await client.code({ op: 'ping' }), 'OK')
+
+  const rival = new AttachServer({ store: smallStore(), path: socketPath })
+  assert.throws(() => { rival.start() }, { code: 'EADDRINUSE' })
+  assert.equal(await client.code({ op: 'ping' }), 'OK', 'the live server is untouched')
+
+  // close() ends every connection and removes the file.
+  server.close()
+  assert.equal(await client.next(), null)
+  assert.equal(fs.existsSync(socketPath), false)
+
+  fs.writeFileSync(socketPath, 'not a socket')
+  assert.throws(() => { rival.start() }, { code: 'EADDRINUSE' })
+  assert.equal(fs.readFileSync(socketPath, 'utf8'), 'not a socket')
+})
+
+test('closing drops the attached holders of open connections', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  t.after(() => { fs.rmSync(dir, { recursive: true, force: true }) })
+  const store = smallStore()
+  const info = store.create({ size: 32 })
+  const server = new AttachServer({ store, path: socketPath })
+  server.start()
+  const client = await RawClient.connect(socketPath)
+  const { reply, fds } = await client.request({ op: 'attach', buffer: info.id, token: info.attachToken })
+  assert.equal(reply.ok, true)
+  fds.forEach(native.close)
+  assert.deepEqual(store.get(info.id).descriptors.filter((d) => d.role === 'attached'), [{ pid: process.pid, fd: null, role: 'attached' }])
+  server.close()
+  assert.deepEqual(store.get(info.id).descriptors.map((d) => d.role), ['server'])
+  await client.close()
+  store.closeAll()
+})
+
+test('an app built without attach serves no socket', async (t) => {
+  const app = await buildApp({ pool: { workers: 1, maxMemoryBytes: 1024 * 1024 } })
+  t.after(async () => { await app.close() })
+  await app.ready()
+  await app.pool.whenReady()
+  assert.equal(app.pool.stats().attachSocket, null)
+  assert.equal(app.hasDecorator('attachServer'), false)
+})
