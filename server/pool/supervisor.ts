@@ -42,6 +42,7 @@ export class WorkerSlot {
   process: ChildProcess | null = null
   quickDeaths = 0
   spawnedAt = 0
+  jobsAtSpawn = 0
   restartTimer: NodeJS.Timeout | null = null
 
   constructor (id: string, threads: number) {
@@ -118,6 +119,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.process = child
     slot.pid = child.pid ?? null
     slot.spawnedAt = Date.now()
+    slot.jobsAtSpawn = slot.jobsDone
 
     channel.on('message', (data, fds) => {
       const message = decode<WorkerMessage>(data)
@@ -158,7 +160,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #scheduleRestart (slot: WorkerSlot): void {
     if (this.#stopping) return
-    slot.quickDeaths = Date.now() - slot.spawnedAt > STABLE_AFTER_MS ? 0 : slot.quickDeaths + 1
+    // Backoff is for crash loops: a worker that finished a job, or lived a while, was healthy
+    // and died of something else (a kill, one bad job), so it comes back at once.
+    const healthy = Date.now() - slot.spawnedAt > STABLE_AFTER_MS || slot.jobsDone > slot.jobsAtSpawn
+    slot.quickDeaths = healthy ? 0 : slot.quickDeaths + 1
     const delay = slot.quickDeaths === 0 ? 0 : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (slot.quickDeaths - 1))
     slot.restarts++
     slot.restartTimer = setTimeout(() => this.#spawn(slot), delay)
