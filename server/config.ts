@@ -1,0 +1,214 @@
+// The server's configuration from command-line flags and MEMFD_POOL_* environment variables
+// (flags win), with defaults that run on any Linux machine with nothing else installed. One
+// table describes every setting: the parser, the --help text and the README all follow it.
+import { constants as bufferConstants } from 'node:buffer'
+import os from 'node:os'
+import path from 'node:path'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  workers: number
+  /** undefined: the pool's default. */
+  threadsPerWorker?: number
+  maxMemoryBytes: number
+  maxBufferBytes: number
+  /** undefined: the pool's default. */
+  maxQueue?: number
+  kindsDir?: string
+  attachSocket?: string
+  /** Uids allowed on the attach socket besides the server's own. */
+  attachAllowUids?: number[]
+  token?: string
+  metricsAuth: boolean
+  graceMs: number
+  logLevel: string
+  help: boolean
+}
+
+/** A bad flag or variable: main.ts prints the message and exits 2. */
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+/** One Buffer (and so one server-side mapping) can be at most this long on Node 20: 4 GiB. */
+export const MAX_BUFFER_LIMIT = Math.min(bufferConstants.MAX_LENGTH, 4 * 1024 ** 3)
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1024, ki: 1024, kib: 1024, kb: 1000,
+  m: 1024 ** 2, mi: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2,
+  g: 1024 ** 3, gi: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
+  t: 1024 ** 4, ti: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4
+}
+
+/** "64MiB", "1GiB", "512k", "1.5G" (binary), "100MB" (decimal), "4096": bytes as an integer. */
+export function parseSize (text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
+  const unit = match === null ? undefined : UNITS[match[2].toLowerCase()]
+  if (match === null || unit === undefined) {
+    throw new ConfigError(`"${text}" is not a size (examples: 1048576, 64MiB, 1GiB, 512k)`)
+  }
+  const bytes = Math.floor(Number(match[1]) * unit)
+  if (!Number.isSafeInteger(bytes)) throw new ConfigError(`"${text}" is too large`)
+  return bytes
+}
+
+function parseInteger (text: string, min: number, max: number = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text.trim())) throw new ConfigError(`"${text}" is not a whole number`)
+  const value = Number(text)
+  if (value < min || value > max) throw new ConfigError(`${value} is outside ${min}..${max}`)
+  return value
+}
+
+/** "1000" or "1000,1001": user ids. */
+function parseUidList (text: string): number[] {
+  return text.split(',').map((part) => parseInteger(part, 0, 0xfffffffe))
+}
+
+function parseBoolean (text: string): boolean {
+  const lower = text.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on', ''].includes(lower)) return true
+  if (['0', 'false', 'no', 'off'].includes(lower)) return false
+  throw new ConfigError(`"${text}" is not a boolean (true/false, 1/0)`)
+}
+
+type Settable = Exclude<keyof ServerConfig, 'help'>
+
+export interface Setting {
+  flag: string
+  env: string
+  /** Also read from these variables, after `env`. */
+  fallbackEnv?: string[]
+  /** Placeholder shown in --help; absent for switches. */
+  arg?: string
+  key: Settable
+  description: string
+  /** The default as --help and the README show it. */
+  defaultText: string
+  parse: (text: string) => unknown
+}
+
+export const SETTINGS: Setting[] = [
+  { flag: '--port', env: 'MEMFD_POOL_PORT', fallbackEnv: ['PORT'], arg: 'N', key: 'port', description: 'TCP port (0 picks a free one)', defaultText: '8080', parse: (t) => parseInteger(t, 0, 65535) },
+  { flag: '--host', env: 'MEMFD_POOL_HOST', fallbackEnv: ['HOST'], arg: 'ADDR', key: 'host', description: 'Address to listen on', defaultText: '127.0.0.1', parse: (t) => t },
+  { flag: '--workers', env: 'MEMFD_POOL_WORKERS', arg: 'N', key: 'workers', description: 'Worker processes', defaultText: 'one per core', parse: (t) => parseInteger(t, 1, 1024) },
+  { flag: '--threads-per-worker', env: 'MEMFD_POOL_THREADS_PER_WORKER', arg: 'N', key: 'threadsPerWorker', description: 'Job threads in each worker process', defaultText: '1', parse: (t) => parseInteger(t, 1, 256) },
+  { flag: '--max-memory', env: 'MEMFD_POOL_MAX_MEMORY', arg: 'SIZE', key: 'maxMemoryBytes', description: 'Memory quota for all buffers together', defaultText: 'half of physical memory', parse: parseSize },
+  { flag: '--max-buffer', env: 'MEMFD_POOL_MAX_BUFFER', arg: 'SIZE', key: 'maxBufferBytes', description: 'Largest single buffer (at most 4GiB: one Node Buffer maps it)', defaultText: 'min(quota, 4GiB)', parse: parseSize },
+  { flag: '--max-queue', env: 'MEMFD_POOL_MAX_QUEUE', arg: 'N', key: 'maxQueue', description: 'Queued jobs before POST /v1/jobs answers 429', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
+  { flag: '--kinds', env: 'MEMFD_POOL_KINDS', arg: 'DIR', key: 'kindsDir', description: 'Folder of custom job kind modules (.js/.cjs)', defaultText: 'built-in kinds only', parse: (t) => path.resolve(t) },
+  { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
+  { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },
+  { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
+  { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },
+  { flag: '--grace-ms', env: 'MEMFD_POOL_GRACE_MS', arg: 'MS', key: 'graceMs', description: 'On SIGTERM/SIGINT, how long running jobs may finish', defaultText: '10000', parse: (t) => parseInteger(t, 0) },
+  { flag: '--log-level', env: 'MEMFD_POOL_LOG_LEVEL', arg: 'LEVEL', key: 'logLevel', description: LOG_LEVELS.join('|'), defaultText: 'info', parse: (t) => { if (!LOG_LEVELS.includes(t)) throw new ConfigError(`"${t}" is not one of ${LOG_LEVELS.join(', ')}`); return t } }
+]
+
+export interface Machine {
+  cores: number
+  totalMemoryBytes: number
+}
+
+const THIS_MACHINE: Machine = { cores: os.availableParallelism(), totalMemoryBytes: os.totalmem() }
+
+export function defaults (machine: Machine): Omit<ServerConfig, 'maxBufferBytes'> {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    workers: Math.max(1, machine.cores),
+    maxMemoryBytes: Math.floor(machine.totalMemoryBytes / 2),
+    metricsAuth: false,
+    graceMs: 10_000,
+    logLevel: 'info',
+    help: false
+  }
+}
+
+function settingFor (flag: string): Setting {
+  const setting = SETTINGS.find((s) => s.flag === flag)
+  if (setting === undefined) throw new ConfigError(`unknown option ${flag}`)
+  return setting
+}
+
+function apply (target: Partial<ServerConfig>, setting: Setting, text: string, source: string): void {
+  try {
+    const record = target as Record<string, unknown>
+    const value = setting.parse(text)
+    const previous = record[setting.key]
+    // A list-valued flag given twice adds up (--attach-allow-uid 1000 --attach-allow-uid 1001).
+    record[setting.key] = Array.isArray(previous) && Array.isArray(value) ? [...previous, ...value] : value
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${source}: ${err.message}`)
+    throw err
+  }
+}
+
+/** Reads flags (`--flag value` or `--flag=value`) over environment variables over defaults. */
+export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.env, machine: Machine = THIS_MACHINE): ServerConfig {
+  const fromEnv: Partial<ServerConfig> = {}
+  for (const setting of SETTINGS) {
+    const name = [setting.env, ...(setting.fallbackEnv ?? [])].find((n) => env[n] !== undefined && env[n] !== '')
+    if (name !== undefined) apply(fromEnv, setting, env[name] as string, name)
+  }
+
+  const fromFlags: Partial<ServerConfig> = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--help' || arg === '-h') {
+      fromFlags.help = true
+      continue
+    }
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`)
+    const eq = arg.indexOf('=')
+    const flag = eq === -1 ? arg : arg.slice(0, eq)
+    const setting = settingFor(flag)
+    let value: string
+    if (eq !== -1) {
+      value = arg.slice(eq + 1)
+    } else if (setting.arg === undefined) {
+      value = 'true'
+    } else {
+      if (i + 1 >= argv.length) throw new ConfigError(`${flag} needs a value (${setting.arg})`)
+      value = argv[++i]
+    }
+    apply(fromFlags, setting, value, flag)
+  }
+
+  const merged = { ...defaults(machine), ...fromEnv, ...fromFlags }
+  const config: ServerConfig = { ...merged, maxBufferBytes: merged.maxBufferBytes ?? Math.min(merged.maxMemoryBytes, MAX_BUFFER_LIMIT) }
+  if (config.maxMemoryBytes < 1) throw new ConfigError('--max-memory must be at least 1 byte')
+  if (config.maxBufferBytes > MAX_BUFFER_LIMIT) {
+    throw new ConfigError(`--max-buffer cannot exceed ${MAX_BUFFER_LIMIT} bytes (4GiB): the server maps each buffer as one Node Buffer`)
+  }
+  if (config.maxBufferBytes > config.maxMemoryBytes) {
+    throw new ConfigError(`--max-buffer (${config.maxBufferBytes}) cannot exceed --max-memory (${config.maxMemoryBytes})`)
+  }
+  if (config.token === '') delete config.token
+  return config
+}
+
+export function helpText (): string {
+  const rows = SETTINGS.map((s) => [`${s.flag}${s.arg === undefined ? '' : ` ${s.arg}`}`, s.env, `${s.description} (default: ${s.defaultText})`])
+  const width = Math.max(...rows.map((r) => r[0].length))
+  const envWidth = Math.max(...rows.map((r) => r[1].length))
+  return [
+    'Usage: npm start -- [options]      (or: node dist/server/main.js [options])',
+    '',
+    'Serves the memfd-pool REST API, dashboard and docs. Each option can also be set with its',
+    'environment variable; options win. Sizes accept suffixes: 64MiB, 1GiB, 512k (binary), 100MB (decimal).',
+    '',
+    ...rows.map(([flag, envName, text]) => `  ${flag.padEnd(width)}  ${envName.padEnd(envWidth)}  ${text}`),
+    `  ${'--help'.padEnd(width)}  ${''.padEnd(envWidth)}  Show this help`,
+    '',
+    'SIGTERM/SIGINT stop accepting requests, let running jobs finish for --grace-ms, cancel the rest,',
+    'stop the workers and exit 0; a second signal exits at once.',
+    ''
+  ].join('\n')
+}

@@ -1,0 +1,128 @@
+// Configuration: flags over MEMFD_POOL_* variables over defaults that fit the machine; sizes with
+// suffixes; clear errors for anything else.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { ConfigError, MAX_BUFFER_LIMIT, SETTINGS, helpText, parseConfig, parseSize } from '../../server/config'
+
+const GiB = 1024 ** 3
+const MACHINE = { cores: 6, totalMemoryBytes: 16 * GiB }
+
+test('defaults: 127.0.0.1:8080, one worker per core, half the memory, one buffer up to 4 GiB', () => {
+  const config = parseConfig([], {}, MACHINE)
+  assert.equal(config.host, '127.0.0.1')
+  assert.equal(config.port, 8080)
+  assert.equal(config.workers, 6)
+  assert.equal(config.maxMemoryBytes, 8 * GiB)
+  assert.equal(config.maxBufferBytes, 4 * GiB)
+  assert.equal(config.token, undefined)
+  assert.equal(config.metricsAuth, false)
+  assert.equal(config.graceMs, 10_000)
+  assert.equal(config.logLevel, 'info')
+  assert.equal(config.help, false)
+  // A small machine: the buffer maximum follows the quota down.
+  assert.equal(parseConfig([], {}, { cores: 1, totalMemoryBytes: 2 * GiB }).maxBufferBytes, GiB)
+})
+
+test('sizes: plain bytes, binary and decimal suffixes, fractions', () => {
+  assert.equal(parseSize('4096'), 4096)
+  assert.equal(parseSize('64MiB'), 64 * 1024 ** 2)
+  assert.equal(parseSize('64M'), 64 * 1024 ** 2)
+  assert.equal(parseSize('1GiB'), GiB)
+  assert.equal(parseSize('1g'), GiB)
+  assert.equal(parseSize('512k'), 512 * 1024)
+  assert.equal(parseSize('100MB'), 100_000_000)
+  assert.equal(parseSize('1.5GiB'), 1.5 * GiB)
+  assert.equal(parseSize(' 2 TiB '), 2 * 1024 ** 4)
+  for (const bad of ['', 'lots', '-1', '1XB', '1e9', '0x10']) assert.throws(() => parseSize(bad), ConfigError, bad)
+})
+
+test('every flag, in both --flag value and --flag=value forms', () => {
+  const config = parseConfig([
+    '--port', '9000', '--host=0.0.0.0', '--workers', '3', '--threads-per-worker', '2', '--max-memory', '2GiB',
+    '--max-buffer=256MiB', '--max-queue', '50', '--kinds', 'my-kinds', '--attach-socket', '/tmp/a.sock',
+    '--token', 'abc', '--metrics-auth', '--grace-ms', '0', '--log-level', 'debug'
+  ], {}, MACHINE)
+  assert.deepEqual(config, {
+    host: '0.0.0.0',
+    port: 9000,
+    workers: 3,
+    threadsPerWorker: 2,
+    maxMemoryBytes: 2 * GiB,
+    maxBufferBytes: 256 * 1024 ** 2,
+    maxQueue: 50,
+    kindsDir: path.resolve('my-kinds'),
+    attachSocket: '/tmp/a.sock',
+    token: 'abc',
+    metricsAuth: true,
+    graceMs: 0,
+    logLevel: 'debug',
+    help: false
+  })
+})
+
+test('environment variables, and flags winning over them', () => {
+  const env = {
+    MEMFD_POOL_PORT: '7000',
+    MEMFD_POOL_WORKERS: '2',
+    MEMFD_POOL_MAX_MEMORY: '1GiB',
+    MEMFD_POOL_TOKEN: 'from-env',
+    MEMFD_POOL_METRICS_AUTH: 'true',
+    MEMFD_POOL_LOG_LEVEL: 'warn'
+  }
+  const fromEnv = parseConfig([], env, MACHINE)
+  assert.equal(fromEnv.port, 7000)
+  assert.equal(fromEnv.workers, 2)
+  assert.equal(fromEnv.maxMemoryBytes, GiB)
+  assert.equal(fromEnv.maxBufferBytes, GiB)
+  assert.equal(fromEnv.token, 'from-env')
+  assert.equal(fromEnv.metricsAuth, true)
+  assert.equal(fromEnv.logLevel, 'warn')
+  const overridden = parseConfig(['--port', '7001', '--token', 'from-flag', '--metrics-auth=false'], env, MACHINE)
+  assert.equal(overridden.port, 7001)
+  assert.equal(overridden.token, 'from-flag')
+  assert.equal(overridden.metricsAuth, false)
+})
+
+test('PORT and HOST are read when the MEMFD_POOL_ ones are absent; empty variables are ignored', () => {
+  assert.equal(parseConfig([], { PORT: '3000', HOST: '::1' }, MACHINE).port, 3000)
+  assert.equal(parseConfig([], { PORT: '3000', HOST: '::1' }, MACHINE).host, '::1')
+  assert.equal(parseConfig([], { PORT: '3000', MEMFD_POOL_PORT: '3001' }, MACHINE).port, 3001)
+  assert.equal(parseConfig([], { MEMFD_POOL_TOKEN: '' }, MACHINE).token, undefined)
+  assert.equal(parseConfig(['--token', ''], {}, MACHINE).token, undefined)
+})
+
+test('refusals name the flag or variable', () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['--bogus'], {}, /unknown option --bogus/],
+    [['stray'], {}, /unexpected argument "stray"/],
+    [['--port'], {}, /--port needs a value/],
+    [['--port', '70000'], {}, /--port: 70000 is outside 0\.\.65535/],
+    [['--workers', '0'], {}, /--workers: 0 is outside/],
+    [['--workers', 'two'], {}, /--workers: "two" is not a whole number/],
+    [['--max-memory', 'lots'], {}, /--max-memory: "lots" is not a size/],
+    [[], { MEMFD_POOL_MAX_QUEUE: '-5' }, /MEMFD_POOL_MAX_QUEUE: "-5" is not a whole number/],
+    [['--log-level', 'loud'], {}, /--log-level: "loud" is not one of/],
+    [['--metrics-auth=maybe'], {}, /--metrics-auth: "maybe" is not a boolean/],
+    [['--max-buffer', '8GiB'], {}, /cannot exceed 4294967296 bytes/],
+    [['--max-memory', '1GiB', '--max-buffer', '2GiB'], {}, /--max-buffer \(2147483648\) cannot exceed --max-memory \(1073741824\)/]
+  ]
+  for (const [argv, env, message] of cases) {
+    assert.throws(() => parseConfig(argv, env, { cores: 4, totalMemoryBytes: 64 * GiB }), (err: Error) => {
+      assert.ok(err instanceof ConfigError, argv.join(' '))
+      assert.match(err.message, message)
+      return true
+    })
+  }
+  assert.equal(MAX_BUFFER_LIMIT, 4 * GiB)
+})
+
+test('--help is recognised and the help text lists every flag with its variable', () => {
+  assert.equal(parseConfig(['--help'], {}, MACHINE).help, true)
+  assert.equal(parseConfig(['-h'], {}, MACHINE).help, true)
+  const text = helpText()
+  for (const setting of SETTINGS) {
+    assert.ok(text.includes(setting.flag), setting.flag)
+    assert.ok(text.includes(setting.env), setting.env)
+  }
+})
