@@ -9,6 +9,7 @@ import authPlugin from './plugins/auth'
 import dashboardPlugin from './plugins/dashboard'
 import eventHubPlugin from './plugins/event-hub'
 import errorHandlerPlugin, { answerClientError, answerFrameworkError } from './plugins/error-handler'
+import gracefulClose from './plugins/graceful-close'
 import metricsPlugin from './plugins/metrics'
 import octetStreamPassthrough from './plugins/octet-stream'
 import poolPlugin from './plugins/pool'
@@ -66,6 +67,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(errorHandlerPlugin)
+  await app.register(gracefulClose)
   await app.register(schemasPlugin)
   await app.register(authPlugin, { token: options.token, metricsAuth: options.metricsAuth })
   await app.register(poolPlugin, isPool(options.pool)
