@@ -14,6 +14,7 @@ export const ERRORS = {
   BUFFER_SEALED: { status: 409, message: 'The buffer is sealed; its bytes can no longer change' },
   BUFFER_NOT_SEALED: { status: 409, message: 'Jobs read only sealed buffers; seal the input first' },
   JOB_FINISHED: { status: 409, message: 'The job has already finished' },
+  SEAL_REFUSED: { status: 409, message: 'Another holder of the buffer forbade new seals' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The payload is larger than allowed' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'The range lies outside the buffer' },
   QUEUE_FULL: { status: 429, message: 'The job queue is full; retry later' },
@@ -56,7 +57,10 @@ export const JOB_ERROR_CODES = {
   INVALID_PARAMS: 'The params are not usable for this input',
   RESULT_TOO_LARGE: 'The result object is too large; large data belongs in an output buffer',
   RESOURCE_EXHAUSTED: 'The inputs could not be passed to a worker (e.g. it is at its open-file limit)',
-  PROTOCOL_ERROR: 'The worker and the server disagreed about the job\'s descriptors'
+  PROTOCOL_ERROR: 'The worker and the server disagreed about the job\'s descriptors',
+  NOT_A_MEMFD: 'An output descriptor from the worker was not a memfd',
+  NOT_SEALED: 'An output memfd from the worker lacked the shrink, grow and write seals',
+  PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum'
 } as const
 
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES

@@ -103,6 +103,10 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
     try {
       native.ftruncate(fd, spec.size)
       native.allocate(fd, 0, spec.size)
+      // The size never changes after creation, so fix it in the kernel now: no holder of any
+      // descriptor we hand out (a worker, an attached client with `rw`) can shrink the file
+      // under the server's mapping and turn its next read into SIGBUS.
+      native.addSeals(fd, ['shrink', 'grow'])
     } catch (err) {
       native.close(fd)
       const code = (err as native.SystemError).code
@@ -226,7 +230,16 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   seal (id: string): BufferInfo {
     const record = this.#lookup(id)
     if (record.sealed) return this.#info(record)
-    native.addSeals(record.fd, ['shrink', 'grow', 'future-write'])
+    try {
+      native.addSeals(record.fd, ['shrink', 'grow', 'future-write'])
+    } catch (err) {
+      // A client holding an `rw` descriptor may have added seals of its own. Already
+      // write-sealed is as good as our seal; `seal` alone (no more seals allowed) is not.
+      const seals = native.getSeals(record.fd)
+      if (!hasReaderSeals(seals)) {
+        throw new PoolError('SEAL_REFUSED', `Buffer ${id} cannot be sealed: another holder forbade new seals (${(err as native.SystemError).code})`)
+      }
+    }
     record.sealed = true
     record.generation = this.#nextGeneration++
     const info = this.#info(record)
