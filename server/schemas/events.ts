@@ -1,0 +1,22 @@
+// The query of the WebSocket event stream. The messages themselves are described in
+// openapi/asyncapi.yaml (OpenAPI has no way to describe what flows after an upgrade).
+import { Type, type Static } from '@sinclair/typebox'
+import { TOPICS } from '../events/topics'
+
+export const EventsQuery = Type.Object({
+  topics: Type.Optional(Type.String({
+    maxLength: 100,
+    description: `Comma-separated topics to receive, from: ${TOPICS.join(', ')} (default: all). ` +
+      '`snapshot` and `lagged` are always sent.',
+    examples: ['jobs,pool']
+  })),
+  job: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'Only this job\'s job.* events (the snapshot then lists only this job)'
+  })),
+  token: Type.Optional(Type.String({
+    description: 'The server\'s token, for clients that cannot send an Authorization header on the handshake (browsers)'
+  }))
+})
+export type EventsQuery = Static<typeof EventsQuery>
