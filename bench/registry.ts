@@ -16,6 +16,9 @@ import { createPiscinaCopy } from './alternatives/piscina-copy';
 import { createPiscinaNoop } from './alternatives/piscina-noop';
 import { createPiscinaTransfer } from './alternatives/piscina-transfer';
 import { createUnixStream } from './alternatives/unix-stream';
+import { createPoolCompute } from './pool/pool-compute';
+import { createPoolDispatch } from './pool/pool-dispatch';
+import { createPoolNoop } from './pool/pool-noop';
 import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarget } from './targets';
 
 /** Name the dispatch section prefers as the ratio baseline. */
@@ -26,7 +29,7 @@ export const TASK_WORKERS = 2;
 
 export function dispatchTargets(): DispatchTarget[] {
   return [
-    // memfd-pool slot: add the pool's DispatchTarget here.
+    createPoolDispatch(),
     createPiscinaCopy(),
     createPiscinaTransfer(),
     createForkIpc(),
@@ -37,14 +40,16 @@ export function dispatchTargets(): DispatchTarget[] {
 export function taskTargets(): TaskTarget[] {
   return [
     createPiscinaNoop(TASK_WORKERS),
-    // memfd-pool slot: add the pool's TaskTarget (no-op job, one descriptor, TASK_WORKERS workers).
+    // The same TASK_WORKERS threads, both ways: one process with all of them, one process each.
+    createPoolNoop(1, TASK_WORKERS),
+    createPoolNoop(TASK_WORKERS, 1),
   ];
 }
 
 export function computeTargets(): ComputeTarget[] {
   return [
     createInProcessCompute(),
-    // memfd-pool slot: add the pool's ComputeTarget (sha256/crc32 jobs on a memfd).
+    createPoolCompute(),
   ];
 }
 
