@@ -15,6 +15,7 @@ const BUSY_BATCH = 50; // changed rows that make a batch large
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5000;
 const DESCRIPTOR_REFRESH_MS = 2000;
+const WORKER_REFRESH_MS = 1000;
 
 const token = new URLSearchParams(location.search).get('token');
 
@@ -197,6 +198,10 @@ function applyPoolStats(stats) {
 // after such events the buffer list is re-read (at most every DESCRIPTOR_REFRESH_MS) and only the
 // descriptor maps are taken from it, so an answer that raced a delete cannot resurrect a buffer.
 let descriptorsStale = false;
+// Likewise a worker's running and jobs-done counts change with every job it runs, and only
+// worker.started/exited are events: while jobs move, the worker list is re-read about once a
+// second and only those counters are taken from it.
+let workersStale = false;
 
 function handleEvent(type, data) {
   switch (type) {
@@ -216,6 +221,7 @@ function handleEvent(type, data) {
     case 'job.failed':
     case 'job.cancelled':
       upsertJob(data, type);
+      workersStale = true;
       if (asArray(data.inputs).length || asArray(data.outputs).length) descriptorsStale = true;
       break;
     case 'worker.started':
@@ -814,6 +820,42 @@ async function refreshDescriptors() {
   }
 }
 
+let refreshingWorkers = false;
+let lastWorkersRefresh = 0;
+let workersPausedUntil = 0;
+
+async function refreshWorkerCounters() {
+  const now = Date.now();
+  if (!workersStale || !live || refreshingWorkers || now - lastWorkersRefresh < WORKER_REFRESH_MS) return;
+  if (now < workersPausedUntil) return;
+  workersStale = false;
+  refreshingWorkers = true;
+  lastWorkersRefresh = now;
+  try {
+    const response = await authorizedFetch('/v1/workers');
+    if (!response.ok) {
+      workersPausedUntil = Date.now() + 30_000;
+      return;
+    }
+    const body = await response.json();
+    for (const worker of asArray(body && body.workers)) {
+      const id = idOf(worker && worker.id);
+      const known = id === null ? null : state.workers.get(id);
+      // Same process only: the socket's worker events decide which processes exist.
+      if (known && known.pid === worker.pid && known.state !== 'exited') {
+        known.running = worker.running;
+        known.jobsDone = worker.jobsDone;
+        dirty.workers.add(id);
+      }
+    }
+    scheduleFlush();
+  } catch {
+    // The server went away mid-request; the socket's close handler takes care of reconnecting.
+  } finally {
+    refreshingWorkers = false;
+  }
+}
+
 // ---------------------------------------------------------------- lifecycle
 
 let tickTimer = 0;
@@ -822,6 +864,7 @@ function tick() {
   tickRunningDurations();
   flushCharts(); // the window slides even when no stats arrive
   refreshDescriptors();
+  refreshWorkerCounters();
 }
 
 function start() {

@@ -1,0 +1,110 @@
+// The dashboard in a real headless Chromium (Debian's, driven by playwright-core): it shows the
+// live worker pids, a job submitted over REST appears and reaches `succeeded` without a reload,
+// the page logs no errors, and it works with a token passed as ?token=. A screenshot is written
+// to test-artifacts/dashboard.png (not committed).
+import { after, before, test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import request from 'supertest'
+import { portOf, startApp } from '../helpers/server-app'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts')
+
+// On a developer machine without Chromium the test says why it did not run; in CI (.ci/run
+// installs Chromium) a missing browser is a failure, not a skip.
+const skip = !fs.existsSync(CHROMIUM) && process.env.CI === undefined
+  ? `${CHROMIUM} is missing (apt-get install chromium); CI installs it and runs this test`
+  : false
+
+let browser: Browser
+
+before(async () => {
+  if (skip !== false) return
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+})
+after(async () => { await browser?.close() })
+
+/** A page at 1280×800 that records every console error and uncaught exception. */
+async function openPage (t: TestContext): Promise<{ page: Page, errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  t.after(() => context.close())
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(`console: ${message.text()}`) })
+  page.on('pageerror', (error) => { errors.push(`pageerror: ${error.message}`) })
+  return { page, errors }
+}
+
+/** Marks the document; the mark survives exactly as long as no navigation or reload happens. */
+async function markDocument (page: Page): Promise<void> {
+  await page.evaluate(() => { (globalThis as unknown as { notReloaded: boolean }).notReloaded = true })
+}
+
+async function stillSameDocument (page: Page): Promise<boolean> {
+  return await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded === true)
+}
+
+async function showsWorkerPids (page: Page, app: FastifyInstance): Promise<void> {
+  const pids = app.pool.workers().map((w) => w.pid)
+  assert.ok(pids.length > 0 && pids.every((pid) => typeof pid === 'number'))
+  for (const pid of pids) {
+    const row = await page.waitForSelector(`#workers tbody tr[data-pid="${pid}"]`)
+    assert.match(await row.innerText(), new RegExp(`\\b${pid}\\b`))
+  }
+}
+
+test('the dashboard shows live workers, and a job submitted over REST reaches succeeded without a reload', { skip }, async (t) => {
+  const app = await startApp({ poolOptions: { workers: 2 } })
+  t.after(() => app.close())
+  const { page, errors } = await openPage(t)
+  await page.goto(`http://127.0.0.1:${portOf(app)}/`)
+  await page.waitForSelector('#connection[data-state="live"]')
+  await markDocument(page)
+  await showsWorkerPids(page, app)
+
+  // A buffer, then a job reading it: both appear while the page stays as it is.
+  const input = (await request(app.server).post('/v1/buffers?name=greeting').set('content-type', 'application/octet-stream')
+    .send(Buffer.from('hello from the dashboard test')).expect(201)).body.id as string
+  const bufferRow = await page.waitForSelector(`#buffers tbody tr[data-buffer-id="${input}"][data-sealed="true"]`)
+  assert.match(await bufferRow.innerText(), /greeting/)
+  // The descriptor map names the server's own pid and its process-local number.
+  await page.waitForSelector(`#buffers tbody tr[data-buffer-id="${input}"] li[data-role="server"][data-pid="${process.pid}"]`)
+
+  const job = (await request(app.server).post('/v1/jobs').send({ kind: 'sleep', params: { ms: 400 } }).expect(202)).body.id as string
+  await page.waitForSelector(`#jobs tbody tr[data-job-id="${job}"]`)
+  const checksum = (await request(app.server).post('/v1/jobs').send({ kind: 'checksum', inputs: [input] }).expect(202)).body.id as string
+  const done = await page.waitForSelector(`#jobs tbody tr[data-job-id="${job}"][data-state="succeeded"]`)
+  assert.match(await done.innerText(), /sleep[\s\S]*succeeded[\s\S]*100%/)
+  await page.waitForSelector(`#jobs tbody tr[data-job-id="${checksum}"][data-state="succeeded"]`)
+  // The workers' jobs-done counters follow the jobs (re-read from /v1/workers while jobs move).
+  // (A string: the test compiles without the DOM's types.)
+  await page.waitForFunction(`[...document.querySelectorAll('#workers tbody tr td:nth-child(6)')]
+    .reduce((sum, cell) => sum + Number(cell.textContent), 0) >= 2`)
+
+  assert.ok(await stillSameDocument(page), 'the page was not reloaded')
+  fs.mkdirSync(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png') })
+  assert.deepEqual(errors, [])
+})
+
+test('with a token, /?token= connects the page and shows jobs live', { skip }, async (t) => {
+  const token = 'dashboard-token'
+  const app = await startApp({ token })
+  t.after(() => app.close())
+  const { page, errors } = await openPage(t)
+  await page.goto(`http://127.0.0.1:${portOf(app)}/?token=${token}`)
+  await page.waitForSelector('#connection[data-state="live"]')
+  await markDocument(page)
+  await showsWorkerPids(page, app)
+  const job = (await request(app.server).post('/v1/jobs').set('authorization', `Bearer ${token}`).send({ kind: 'noop' }).expect(202)).body.id as string
+  await page.waitForSelector(`#jobs tbody tr[data-job-id="${job}"][data-state="succeeded"]`)
+  assert.ok(await stillSameDocument(page))
+  assert.deepEqual(errors, [])
+})
