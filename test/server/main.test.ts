@@ -94,9 +94,12 @@ test('a second signal exits at once', async () => {
   const server = await start(['--grace-ms', '60000'])
   while ((await json(`${server.url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
   await json(`${server.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'sleep', params: { ms: 60000 } }) })
-  // The first signal starts a shutdown that would wait a minute for the job; the second cuts it short.
+  // The first signal starts a shutdown that would wait a minute for the job; the second cuts it
+  // short, exiting 128 + its number. Two signals sent back to back may be handled in either order.
+  const began = Date.now()
   server.child.kill('SIGTERM')
   server.child.kill('SIGINT')
   const [code] = await server.exit
-  assert.equal(code, 130)
+  assert.ok(code === 130 || code === 143, `exit code ${code}`)
+  assert.ok(Date.now() - began < 10_000, `exited after ${Date.now() - began} ms`)
 })
