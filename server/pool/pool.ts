@@ -213,9 +213,9 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     this.#jobs.set(record.info.id, record)
     this.#queue.push(record)
     this.#emit('job.queued', this.#snapshot(record))
-    const snapshot = this.#snapshot(record)
     this.#dispatch()
-    return snapshot
+    // After dispatch: a job that found a free worker is already `running`.
+    return this.#snapshot(record)
   }
 
   /** Queues a job and resolves with it once it has finished (in any terminal state). */
@@ -546,19 +546,28 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#statsTimer)
+    // Every job's fate at shutdown is logged, so none is lost silently.
     for (const record of this.#queue.splice(0)) {
       this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down before the job started' })
+      this.#logger?.info({ job: record.info.id, state: 'cancelled', was: 'queued' }, 'shutdown: queued job cancelled')
     }
     const running = (): JobRecord[] => [...this.#jobs.values()].filter((r) => r.info.state === 'running')
     const graceMs = options.graceMs ?? 10_000
+    const inFlight = running()
+    let graceTimer: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.all(running().map((r) => this.wait(r.info.id, Infinity))),
-      new Promise((resolve) => setTimeout(resolve, graceMs).unref())
+      Promise.all(inFlight.map((r) => this.wait(r.info.id, Infinity))),
+      new Promise((resolve) => { graceTimer = setTimeout(resolve, graceMs) })
     ])
+    clearTimeout(graceTimer)
     for (const record of running()) this.#stop(record, 'CANCELLED')
+    await Promise.all(running().map((r) => this.wait(r.info.id, this.options.killAfterMs)))
     await this.#supervisor.stop(this.options.killAfterMs)
     // Any job still running lost its worker without a word: it was cancelled by the shutdown.
     for (const record of running()) this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down' })
+    for (const record of inFlight) {
+      this.#logger?.info({ job: record.info.id, state: record.info.state, was: 'running' }, `shutdown: running job ${record.info.state}`)
+    }
     this.store.closeAll()
   }
 }
