@@ -213,9 +213,16 @@ function handleEvent(type, data) {
       removeBuffer(data);
       break;
     case 'job.queued':
-    case 'job.progress':
       upsertJob(data, type);
       break;
+    case 'job.progress': {
+      upsertJob(data, type);
+      // A worker registers its descriptors for a job's inputs just after job.started; a refresh
+      // that ran in between missed them, so a running job with inputs keeps the map stale.
+      const job = state.jobs.get(idOf(data.id));
+      if (job && asArray(job.inputs).length) descriptorsStale = true;
+      break;
+    }
     case 'job.started':
     case 'job.succeeded':
     case 'job.failed':
