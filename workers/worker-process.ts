@@ -15,6 +15,12 @@ const threads = Math.max(1, Number(process.env.MEMFD_POOL_THREADS) || 1)
 const kindsDir = process.env.MEMFD_POOL_KINDS_DIR || null
 /** How long a cancelled job's kind gets to honour its AbortSignal before its thread is terminated. */
 const CANCEL_GRACE_MS = Number(process.env.MEMFD_POOL_CANCEL_GRACE_MS) || 1000
+/**
+ * A job still running after this long tells the server it started (with its descriptor numbers,
+ * for the buffers' descriptor map); a faster one answers 'done' only. One message per job instead
+ * of two: each message wakes the server, and on 2 vCPUs a wake-up costs more than the job.
+ */
+const STARTED_AFTER_MS = Math.max(0, Number(process.env.MEMFD_POOL_STARTED_AFTER_MS ?? 2))
 
 const channelName = `memfd-pool-worker-${process.pid}`
 const threadChannel = new BroadcastChannel(channelName)
@@ -36,6 +42,9 @@ interface RunningJob {
   abort: AbortController
   reason: 'CANCELLED' | 'TIMEOUT' | null
   forceTimer: NodeJS.Timeout | null
+  fds: number[]
+  /** Until 'started' is sent (or the job ends first). */
+  startedTimer: NodeJS.Timeout | null
 }
 const running = new Map<string, RunningJob>()
 let shuttingDown = false
@@ -66,15 +75,26 @@ function sweepOrphanOutputs (job: string): void {
   }
 }
 
+/** Sends the job's 'started' now, once, if it has not gone out yet. */
+function announce (job: RunningJob): void {
+  if (job.startedTimer === null) return
+  clearTimeout(job.startedTimer)
+  job.startedTimer = null
+  send({ t: 'started', job: job.id, fds: job.fds })
+}
+
 threadChannel.onmessage = (event) => {
   const message = (event as MessageEvent).data as { t: string, job: string, progress: number }
-  if (message.t === 'progress' && running.has(message.job)) send({ t: 'progress', job: message.job, progress: message.progress })
+  const job = message.t === 'progress' ? running.get(message.job) : undefined
+  if (job === undefined) return
+  announce(job) // the server learns who holds the inputs before it reports progress
+  send({ t: 'progress', job: message.job, progress: message.progress })
 }
 
 function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): void {
-  const job: RunningJob = { id: message.job, abort: new AbortController(), reason: null, forceTimer: null }
+  const job: RunningJob = { id: message.job, abort: new AbortController(), reason: null, forceTimer: null, fds, startedTimer: null }
   running.set(job.id, job)
-  send({ t: 'started', job: job.id, fds })
+  job.startedTimer = setTimeout(() => announce(job), STARTED_AFTER_MS)
   const task: ThreadTask = {
     job: job.id,
     kind: message.kind,
@@ -86,6 +106,7 @@ function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): voi
   // this process holds none of the job's descriptors.
   const finish = (): void => {
     if (job.forceTimer !== null) clearTimeout(job.forceTimer)
+    if (job.startedTimer !== null) clearTimeout(job.startedTimer) // 'done' says it all
     running.delete(job.id)
     closeAll(fds)
   }
@@ -176,6 +197,7 @@ piscina.on('error', (err) => process.stderr.write(`memfd-pool worker ${process.p
 // custom kind) makes this worker exit with the reason on stderr.
 const warmup = Array.from({ length: threads }, (_, i) => piscina.run({ job: `warmup-${i}`, kind: 'noop', params: {}, inputs: [], maxOutputBytes: 0 }))
 Promise.all(warmup).then(() => send({ t: 'hello', pid: process.pid, threads }), (err: Error) => {
+  if (exiting) return // told to shut down while starting: not a failure
   process.stderr.write(`memfd-pool worker ${process.pid}: threads failed to start: ${err.message}\n`)
   process.exit(70)
 })
