@@ -126,9 +126,12 @@ export function mapShared (fd: number, options: MapOptions): Buffer {
 }
 
 /**
- * Unmaps a Buffer returned by `mapShared` now, instead of when it is collected. Its memory is
- * detached first, so the Buffer and every view over it become zero-length: a stale view reads
- * nothing rather than unmapped memory. Returns false when it was already released.
+ * Lets go of the file behind a Buffer returned by `mapShared` now, instead of when the Buffer is
+ * collected: the address range is swapped for private zero pages, so the file's pages are no
+ * longer referenced (`/proc/PID/maps` stops listing it; `addSeals(['write'])` no longer sees a
+ * writable mapping). The Buffer stays valid memory and reads zeros from then on, so code still
+ * holding it or its pointer (an async zlib or crypto call) cannot fault; the range is unmapped
+ * when the Buffer is collected. Returns false when already released.
  */
 export function release (buffer: Buffer): boolean {
   if (!mappings.has(buffer)) throw new TypeError('release() takes a Buffer returned by mapShared()')

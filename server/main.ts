@@ -82,6 +82,10 @@ async function main (): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`memfd-pool: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  // A system error (EADDRINUSE on the attach socket, EACCES on its folder) is the user's to fix:
+  // say what failed, without a stack trace. Anything else is a bug: show where.
+  const e = err as { code?: unknown, message?: string, stack?: string }
+  const text = typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) ? e.message : e?.stack ?? String(err)
+  process.stderr.write(`memfd-pool: ${text}\n`)
   process.exit(1)
 })

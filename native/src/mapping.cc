@@ -14,13 +14,14 @@ namespace {
 
 // What the finalizer needs to undo one mmap(): the page-aligned start and length actually mapped.
 struct Mapping {
-  void* base;  // nullptr once release() unmapped it early
+  void* base;
   size_t length;
   int64_t accounted;
+  bool released;  // the file's pages were swapped for anonymous ones by release()
 };
 
-// Per-environment index from a Buffer's data pointer to its mapping, so release() can unmap at
-// once and tell the finalizer not to unmap again (the address may be reused by then).
+// Per-environment index from a Buffer's data pointer to its mapping, so release() can find the
+// mapping behind a Buffer it is given.
 struct MappingRegistry {
   std::unordered_map<const uint8_t*, Mapping*> byData;
 };
@@ -35,11 +36,12 @@ MappingRegistry& Registry(Napi::Env env) {
 }
 
 void Unmap(Napi::Env env, uint8_t* data, Mapping* mapping) {
-  // After release(), the same address may already belong to a newer mapping: forget only our own.
+  // The range stays mapped until here, so no newer mapping can share the address: the check
+  // below is belt and braces.
   auto& byData = Registry(env).byData;
   auto found = byData.find(data);
   if (found != byData.end() && found->second == mapping) byData.erase(found);
-  if (mapping->base != nullptr) munmap(mapping->base, mapping->length);
+  munmap(mapping->base, mapping->length);
   // Tell V8 the memory is gone, undoing the adjustment made when the Buffer was created.
   Napi::MemoryManagement::AdjustExternalMemory(env, -mapping->accounted);
   delete mapping;
@@ -80,7 +82,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   }
   if (base == MAP_FAILED) ThrowErrno(env, errno, "mmap");
 
-  Mapping* mapping = new Mapping{base, mapped, static_cast<int64_t>(mapped)};
+  Mapping* mapping = new Mapping{base, mapped, static_cast<int64_t>(mapped), false};
   Napi::Buffer<uint8_t> buffer;
   try {
     buffer = Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(base) + delta, static_cast<size_t>(length), Unmap, mapping);
@@ -96,25 +98,27 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   return buffer;
 }
 
-// Unmaps now instead of at collection: detaches the Buffer's ArrayBuffer, which turns every view
-// over it into a zero-length one (so no stale view can touch unmapped memory), then unmaps. The
-// finalizer that Node runs later only forgets the record. Returns false when already released.
+// Lets go of the file now instead of at collection: the range is replaced in place (MAP_FIXED)
+// by private anonymous zero pages, so the memfd's pages are no longer referenced (its memory can
+// be freed, F_SEAL_WRITE no longer sees a writable mapping, /proc/PID/maps no longer lists it).
+// The Buffer is deliberately not detached: code that captured its pointer or its length (an
+// async zlib call in the thread pool, a stream that computed offsets) keeps valid memory and
+// reads zeros instead of faulting on an unmapped page or a detached (null) pointer. The range
+// is unmapped when the Buffer is collected. Returns false when already released.
 Napi::Value Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "The \"buffer\" argument must be a Buffer returned by mapShared");
-  Napi::ArrayBuffer ab = info[0].As<Napi::TypedArray>().ArrayBuffer();
-  if (ab.IsDetached()) return Napi::Boolean::New(env, false);
-  if (ab.ByteLength() == 0) return Napi::Boolean::New(env, false);
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  const uint8_t* data = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
   auto& byData = Registry(env).byData;
-  auto found = byData.find(static_cast<const uint8_t*>(ab.Data()));
+  auto found = byData.find(data);
   if (found == byData.end()) throw Napi::TypeError::New(env, "The Buffer does not own a mapping made by mapShared");
   Mapping* mapping = found->second;
-  byData.erase(found);  // the address is free for reuse as soon as it is unmapped
-  ab.Detach();
-  if (mapping->base != nullptr) {
-    munmap(mapping->base, mapping->length);
-    mapping->base = nullptr;
-  }
+  if (mapping->released) return Napi::Boolean::New(env, false);
+  void* replaced = mmap(mapping->base, mapping->length, PROT_READ | PROT_WRITE,
+                        MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (replaced == MAP_FAILED) ThrowErrno(env, errno, "mmap(MAP_FIXED)");
+  mapping->released = true;
   return Napi::Boolean::New(env, true);
 }
 

@@ -258,7 +258,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
 
   #free (record: BufferRecord): void {
     this.#records.delete(record.id)
-    // Detach-then-unmap: any view still around becomes empty instead of touching freed memory.
+    // release() swaps the pages for zeros: a view still around reads zeros, never freed memory.
     if (record.map !== null && record.map.length > 0) native.release(record.map)
     record.map = null
     native.close(record.fd)
