@@ -9,19 +9,10 @@ import fs from 'node:fs'
 import * as native from '../../native'
 import { countFds } from '../helpers/proc'
 import { RawClient, startAttachApp } from '../helpers/attach'
+import { seededRandom } from '../helpers/random'
 
 const CASES = process.env.MEMFD_POOL_LONG === '1' ? 20_000 : 2000
 const SEED = Number(process.env.MEMFD_POOL_FUZZ_SEED ?? 424242)
-
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 test(`attach fuzz: ${CASES} seeded requests`, async (t) => {
   const { app, socketPath, dir } = await startAttachApp()
@@ -44,7 +35,7 @@ test(`attach fuzz: ${CASES} seeded requests`, async (t) => {
   const pool = [sealedMemfd, plainMemfd, devnull, sockA, 0]
   const baseline = countFds()
 
-  const rnd = rng(SEED)
+  const rnd = seededRandom(SEED)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]
   const weird = (): unknown => pick([null, 1, -1, 1e300, '', 'x'.repeat(300), [], {}, true, pick(ids), pick(tokens), 'buf_nope'])
   const request = (): Buffer => {

@@ -8,22 +8,13 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { countFds, memfdDescriptors } from '../helpers/proc'
 import { MiB, portOf, startApp } from '../helpers/server-app'
+import { seededRandom } from '../helpers/random'
 
 const CASES = process.env.MEMFD_POOL_LONG === '1' ? 50_000 : 2500
 const SEED = Number(process.env.MEMFD_POOL_FUZZ_SEED ?? 20261129)
 
 interface Schema { type?: string | string[], properties?: Record<string, Schema>, items?: Schema, enum?: unknown[], anyOf?: Schema[], required?: string[] }
 interface Operation { method: string, path: string, parameters: Array<{ name: string, in: string, schema?: Schema }>, body: { json?: Schema, octet?: boolean } }
-
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const HOSTILE_VALUES: unknown[] = [
   -1, -(2 ** 63), 0, 1.5, 2 ** 53 + 2, 1e308, Number.MAX_SAFE_INTEGER, '1', '', ' ', 'x'.repeat(5000), 'NaN', 'Infinity',
@@ -131,7 +122,7 @@ test(`REST fuzz: ${CASES} schema-aware cases, no 5xx, nothing leaked`, async (t)
   const ids = [keep.id, sealed.id, job.id]
   const baseline = { fds: countFds(), memfds: memfdDescriptors().length }
 
-  const rnd = rng(SEED)
+  const rnd = seededRandom(SEED)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
   const statuses = new Map<number, number>()
   const bad: Array<{ c: Case, status: number, body: string }> = []

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
 import { countFds } from '../helpers/proc'
 import { MiB, portOf, startApp } from '../helpers/server-app'
+import { seededRandom } from '../helpers/random'
 
 const REQUESTS = 3000
 const RAW_CONNECTIONS = 200
@@ -26,22 +27,10 @@ before(async () => {
 })
 after(async () => { await app.close() })
 
-/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface StormRequest { method: string, path: string, headers: Record<string, string>, body: Buffer | null }
 
 function generator (seed: number): () => StormRequest {
-  const rnd = random(seed)
+  const rnd = seededRandom(seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]
   const junk = (n: number): string => Array.from({ length: n }, () => String.fromCharCode(33 + Math.floor(rnd() * 94))).join('')
   const junkSegment = (): string => pick([
@@ -199,7 +188,7 @@ test(`${REQUESTS} malformed requests and ${RAW_CONNECTIONS} garbage connections:
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
   agent.destroy()
 
-  const rnd = random(7)
+  const rnd = seededRandom(7)
   for (let i = 0; i < RAW_CONNECTIONS; i++) {
     const reply = await rawGarbage(rnd)
     if (reply === '') continue // closed without a word: fine for bytes that are not HTTP
