@@ -22,3 +22,18 @@ export function memfdDescriptors (pid: number | 'self' = 'self'): Array<[number,
 export function memfdMappings (pid: number | 'self', name: string): string[] {
   return fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l.includes('/memfd:') && l.includes(name))
 }
+
+/**
+ * Reads `measure` until it equals `expected` or `ms` pass, and returns the last reading. For
+ * counts in *another* process, which releases a job's last descriptor just after its answer
+ * leaves (a sent output is closed right after the send) — there is no event to wait on there.
+ */
+export async function settledCount<T> (measure: () => T, expected: T, ms = 2000): Promise<T> {
+  const deadline = Date.now() + ms
+  let value = measure()
+  while (JSON.stringify(value) !== JSON.stringify(expected) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    value = measure()
+  }
+  return value
+}

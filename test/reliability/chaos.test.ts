@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import type { JobInfo } from '../../server/pool/types'
-import { countFds, memfdDescriptors } from '../helpers/proc'
+import { countFds, memfdDescriptors, settledCount } from '../helpers/proc'
 import { sealedBuffer, startPool } from '../helpers/pool'
 
 const LONG = process.env.MEMFD_POOL_LONG === '1'
@@ -78,5 +78,5 @@ test(`chaos: ${TOTAL} mixed jobs, workers killed at random`, async (t) => {
   await pool.whenReady()
   const check = await pool.submit({ kind: 'checksum', inputs: [input] })
   assert.equal(check.result!.digest, sha)
-  for (const pid of pool.workerPids()) assert.equal(memfdDescriptors(pid).length, 0, `worker ${pid} holds no memfd between jobs`)
+  for (const pid of pool.workerPids()) assert.equal(await settledCount(() => memfdDescriptors(pid).length, 0), 0, `worker ${pid} holds no memfd between jobs`)
 })

@@ -2,7 +2,7 @@
 // and in every worker process.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { countFds, memfdDescriptors } from '../helpers/proc'
+import { countFds, memfdDescriptors, settledCount } from '../helpers/proc'
 import { sealedBuffer, startPool } from '../helpers/pool'
 
 test('5,000 jobs with outputs created and deleted: descriptors and memfds back to baseline', async (t) => {
@@ -39,6 +39,6 @@ test('5,000 jobs with outputs created and deleted: descriptors and memfds back t
   assert.equal(pool.store.count, 1)
   assert.equal(memfdDescriptors().length, baseline.memfds, 'no memfd left open in the server')
   assert.equal(countFds(), baseline.server, 'server descriptors back to baseline')
-  assert.deepEqual(pids.map((pid) => countFds(pid)), baseline.workers, 'worker descriptors back to baseline')
+  assert.deepEqual(await settledCount(() => pids.map((pid) => countFds(pid)), baseline.workers), baseline.workers, 'worker descriptors back to baseline')
   for (const pid of pids) assert.equal(memfdDescriptors(pid).length, 0, `worker ${pid} holds no memfd between jobs`)
 })
