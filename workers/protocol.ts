@@ -21,6 +21,8 @@ export type ServerMessage =
   | { t: 'run', job: string, kind: string, params: Record<string, unknown>, inputs: InputDescriptor[], fdCount: number, maxOutputBytes: number }
   /** Stop a job: the kind's AbortSignal fires; the thread is terminated if it will not stop. */
   | { t: 'cancel', job: string, reason: 'CANCELLED' | 'TIMEOUT' }
+  /** These buffers were deleted: drop any mapping of them kept between jobs (see input-mappings.ts). */
+  | { t: 'forget', buffers: string[] }
   /** Finish running jobs, then exit. */
   | { t: 'shutdown' }
 

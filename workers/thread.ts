@@ -8,6 +8,7 @@
 // returns them, and closes them itself if the job fails.
 import { BroadcastChannel, workerData } from 'node:worker_threads'
 import * as native from '../native'
+import { InputMappings, type InputMapping } from './input-mappings'
 import { KindError, type KindContext, type KindOutput } from './kind-api'
 import { loadKinds } from './kind-loader'
 
@@ -15,7 +16,8 @@ export interface ThreadTask {
   job: string
   kind: string
   params: Record<string, unknown>
-  inputs: Array<{ fd: number, size: number }>
+  /** `id` and `generation` key the thread's mapping cache; `fd` is mapped on a miss only. */
+  inputs: Array<{ id: string, generation: number, fd: number, size: number }>
   maxOutputBytes: number
 }
 
@@ -26,11 +28,16 @@ export type ThreadResult =
 const data = workerData as { kindsDir: string | null, channel: string }
 const kinds = loadKinds(data.kindsDir)
 const controllers = new Map<string, AbortController>()
+const mappings = new InputMappings({
+  entries: Number(process.env.MEMFD_POOL_MAPPING_CACHE_ENTRIES ?? 16),
+  bytes: Number(process.env.MEMFD_POOL_MAPPING_CACHE_BYTES ?? 8 * 1024 ** 3)
+})
 
 // Cancellation and progress travel on a process-local BroadcastChannel shared with the main thread.
 const channel = new BroadcastChannel(data.channel)
 channel.onmessage = (event) => {
-  const message = (event as MessageEvent).data as { t: string, job: string, reason: string }
+  const message = (event as MessageEvent).data as { t: string, job: string, reason: string, buffers: string[] }
+  if (message.t === 'forget') mappings.forget(message.buffers)
   if (message.t === 'cancel') {
     const reason = message.reason === 'TIMEOUT' ? 'TIMEOUT' : 'CANCELLED'
     controllers.get(message.job)?.abort(new KindError(reason, reason === 'TIMEOUT' ? 'The job ran past its timeout' : 'The job was cancelled'))
@@ -56,14 +63,16 @@ export default async function runJob (task: ThreadTask): Promise<ThreadResult> {
   const controller = new AbortController()
   controllers.set(task.job, controller)
   const views: Buffer[] = []
+  const used: InputMapping[] = []
+  let succeeded = false
   const outputs: OutputRecord[] = []
   let outputBytes = 0
   let lastProgress = 0
   try {
     for (const input of task.inputs) {
-      // PROT_READ over a read-only descriptor: the kind cannot change its input (a write
-      // through the view faults and kills this process, never the server).
-      views.push(input.size === 0 ? Buffer.alloc(0) : native.mapShared(input.fd, { length: input.size }))
+      const mapping = mappings.acquire(input)
+      used.push(mapping)
+      views.push(mapping.view)
     }
     const ctx: KindContext = {
       inputs: views,
@@ -122,12 +131,13 @@ export default async function runJob (task: ThreadTask): Promise<ThreadResult> {
       sealed.push({ fd: output.fd, size: output.length })
     }
     outputs.length = 0 // ownership passes to the main thread with the result
+    succeeded = true
     return { ok: true, result, outputs: sealed }
   } catch (err) {
     return { ok: false, error: toJobError(controller.signal.aborted && !(err instanceof KindError) ? controller.signal.reason : err) }
   } finally {
     controllers.delete(task.job)
-    for (const view of views) if (view.length > 0) native.release(view)
+    for (const mapping of used) mappings.done(mapping, succeeded)
     for (const output of outputs) {
       if (output.map !== null && output.map.length > 0) native.release(output.map)
       native.close(output.fd)

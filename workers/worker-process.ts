@@ -32,6 +32,10 @@ const piscina = new Piscina<ThreadTask, ThreadResult>({
   maxThreads: threads,
   concurrentTasksPerWorker: 1,
   idleTimeout: 2 ** 31 - 1,
+  // An idle thread must still hear the BroadcastChannel: a 'forget' has to unmap a deleted
+  // buffer now, not at the thread's next job. piscina's default ('sync') parks idle threads in
+  // Atomics.wait, which stops their event loop; measured no slower per job without it.
+  atomics: 'disabled',
   workerData: { kindsDir, channel: channelName }
 })
 
@@ -99,7 +103,7 @@ function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): voi
     job: job.id,
     kind: message.kind,
     params: message.params,
-    inputs: fds.map((fd, i) => ({ fd, size: message.inputs[i].size })),
+    inputs: fds.map((fd, i) => ({ id: message.inputs[i].id, generation: message.inputs[i].generation, fd, size: message.inputs[i].size })),
     maxOutputBytes: message.maxOutputBytes
   }
   // Everything of the job is released before its answer leaves: once the server reads 'done',
@@ -159,6 +163,10 @@ server.on('message', (data, fds) => {
       return
     case 'cancel':
       cancel(message)
+      return
+    case 'forget':
+      // The threads' mapping caches let go of deleted buffers (see input-mappings.ts).
+      if (Array.isArray(message.buffers)) threadChannel.postMessage({ t: 'forget', buffers: message.buffers.filter((id) => typeof id === 'string') })
       return
     case 'shutdown':
       shuttingDown = true

@@ -97,6 +97,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   #kinds: Map<string, JobKind>
   #checks = new Map<string, TypeCheck<TSchema>>()
   #jobs = new Map<string, JobRecord>()
+  /** Live buffers each worker was sent as an input (it may keep them mapped between jobs). */
+  #mappedBy = new Map<string, Set<WorkerSlot>>()
   #queue: JobRecord[] = []
   #finished: string[] = []
   #finishTimes: number[] = []
@@ -119,7 +121,10 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     this.store = new BufferStore(this.options)
     this.store.on('buffer.created', (info) => this.#emit('buffer.created', info))
     this.store.on('buffer.sealed', (info) => this.#emit('buffer.sealed', info))
-    this.store.on('buffer.deleted', (info) => this.#emit('buffer.deleted', info))
+    this.store.on('buffer.deleted', (info) => {
+      this.#forgetMappings(info.id)
+      this.#emit('buffer.deleted', info)
+    })
 
     this.#supervisor = new Supervisor({
       workers: this.options.workers,
@@ -355,6 +360,15 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       // send() made the worker its own copies (or queued duplicates); ours are done.
       for (const fd of fds) native.close(fd)
     }
+    for (const lease of record.leases) {
+      // Workers keep input mappings between jobs; remember who got a live buffer, to tell them
+      // when it is deleted (a deleted one can no longer be cached: see input-mappings.ts).
+      if (this.store.has(lease.info.id)) {
+        let slots = this.#mappedBy.get(lease.info.id)
+        if (slots === undefined) this.#mappedBy.set(lease.info.id, slots = new Set())
+        slots.add(slot)
+      }
+    }
     record.slot = slot
     slot.running.add(record.info.id)
     const info = record.info
@@ -367,6 +381,14 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       record.timeoutTimer = setTimeout(() => this.#stop(record, 'TIMEOUT'), info.timeoutMs)
     }
     this.#emit('job.started', this.#snapshot(record))
+  }
+
+  /** Tells the workers that were sent this buffer to unmap it: their mapping would keep its memory alive. */
+  #forgetMappings (id: string): void {
+    const slots = this.#mappedBy.get(id)
+    if (slots === undefined) return
+    this.#mappedBy.delete(id)
+    for (const slot of slots) if (slot.state === 'ready' || slot.state === 'stopping') this.#supervisor.send(slot, { t: 'forget', buffers: [id] })
   }
 
   // ---- worker messages -------------------------------------------------------------------
