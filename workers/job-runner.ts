@@ -28,6 +28,12 @@ export interface JobEnvironment {
   mappings: InputMappings
   /** The running jobs' controllers, by job id: `cancelJob` aborts through them. */
   controllers: Map<string, AbortController>
+  /**
+   * Jobs cancelled before they started here, with the reason: with `prefetch`, a job can wait in
+   * the worker's queue when its cancel arrives, and must start cancelled. Bounded (each thread
+   * hears every cancel, also for jobs another thread runs).
+   */
+  cancelledEarly: Map<string, string>
   /** Forwards a (throttled) progress report towards the server. */
   progress: (job: string, fraction: number) => void
 }
@@ -42,8 +48,20 @@ export function mappingCacheLimits (): { entries: number, bytes: number } {
 
 /** Fires a running job's AbortSignal, with the pool's reason as a KindError. */
 export function cancelJob (env: JobEnvironment, job: string, why: string): void {
+  const controller = env.controllers.get(job)
+  if (controller !== undefined) {
+    controller.abort(cancellationReason(why))
+    return
+  }
+  env.cancelledEarly.set(job, why)
+  if (env.cancelledEarly.size > CANCELLED_EARLY_KEPT) env.cancelledEarly.delete(env.cancelledEarly.keys().next().value as string)
+}
+
+const CANCELLED_EARLY_KEPT = 1024
+
+function cancellationReason (why: string): KindError {
   const reason = why === 'TIMEOUT' ? 'TIMEOUT' : 'CANCELLED'
-  env.controllers.get(job)?.abort(new KindError(reason, reason === 'TIMEOUT' ? 'The job ran past its timeout' : 'The job was cancelled'))
+  return new KindError(reason, reason === 'TIMEOUT' ? 'The job ran past its timeout' : 'The job was cancelled')
 }
 
 const PROGRESS_INTERVAL_MS = 100
@@ -62,6 +80,12 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
   const { kinds, mappings, controllers } = env
   const kind = kinds.get(task.kind)
   if (kind === undefined) return { ok: false, error: { code: 'UNKNOWN_KIND', message: `No kind ${task.kind} in this worker` } }
+  const early = env.cancelledEarly.get(task.job)
+  if (early !== undefined) {
+    // Stopped while it waited in the worker's queue (prefetch): it never runs.
+    env.cancelledEarly.delete(task.job)
+    return { ok: false, error: toJobError(cancellationReason(early)) }
+  }
   const controller = new AbortController()
   controllers.set(task.job, controller)
   const views: Buffer[] = []

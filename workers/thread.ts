@@ -21,6 +21,7 @@ const env: JobEnvironment = {
   kinds: loadKinds(data.kindsDir),
   mappings: new InputMappings(mappingCacheLimits()),
   controllers: new Map(),
+  cancelledEarly: new Map(),
   progress: (job, progress) => channel.postMessage({ t: 'progress', job, progress })
 }
 channel.onmessage = (event) => {

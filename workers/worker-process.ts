@@ -58,6 +58,7 @@ const inline: JobEnvironment = {
   kinds: new Map(builtinKinds.filter((kind) => inlineKinds.has(kind.name)).map((kind) => [kind.name, kind])),
   mappings: new InputMappings(mappingCacheLimits()),
   controllers: new Map(),
+  cancelledEarly: new Map(),
   progress: (job, progress) => forwardProgress(job, progress)
 }
 
