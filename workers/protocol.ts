@@ -34,6 +34,12 @@ export type WorkerMessage =
   /** Outputs come as sealed memfds with this message, in order. */
   | { t: 'done', job: string, ok: true, result: Record<string, unknown>, outputs: Array<{ size: number }>, fdCount: number }
   | { t: 'done', job: string, ok: false, error: { code: string, message: string }, fdCount: 0 }
+  /**
+   * Several answers in one message (one sendmsg, one wake-up of the server): the 'done's of the
+   * jobs that finished in one turn of the worker's event loop. Their descriptors come in order,
+   * each answer's `fdCount` of them.
+   */
+  | { t: 'batch', messages: WorkerMessage[] }
 
 export function encode (message: ServerMessage | WorkerMessage): Buffer {
   return Buffer.from(JSON.stringify(message))

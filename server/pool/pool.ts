@@ -139,6 +139,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     this.#supervisor = new Supervisor({
       workers: this.options.workers,
       threadsPerWorker: this.options.threadsPerWorker,
+      prefetch: this.options.prefetch,
       kindsDir: this.options.kindsDir,
       env: options.workerEnv,
       script: options.workerScript,

@@ -19,6 +19,8 @@ const STABLE_AFTER_MS = 10_000
 export interface SupervisorOptions {
   workers: number
   threadsPerWorker: number
+  /** Jobs the pool sends ahead of free threads (the worker batches its answers when > 0). */
+  prefetch?: number
   kindsDir: string | null
   /** Extra environment for workers (tests set the cancellation grace). */
   env?: Record<string, string>
@@ -102,6 +104,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           ...process.env,
           ...this.#options.env,
           MEMFD_POOL_THREADS: String(slot.threads),
+          MEMFD_POOL_PREFETCH: String(this.#options.prefetch ?? 0),
           MEMFD_POOL_KINDS_DIR: this.#options.kindsDir ?? ''
         }
       })
@@ -135,6 +138,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.emit('ready', slot)
         return
       }
+      if (message.t === 'batch') {
+        this.#unbatch(slot, message.messages, fds)
+        return
+      }
       this.emit('message', slot, message, fds)
     })
     channel.on('error', (err) => {
@@ -155,6 +162,35 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#log(this.#stopping ? 'info' : 'warn', 'worker exited', { worker: slot.id, pid: slot.pid, code, signal })
       this.emit('exited', slot, code, signal)
       if (!this.#stopping) this.#scheduleRestart(slot)
+    })
+  }
+
+  /**
+   * Delivers each answer of a batch with its own descriptors (each takes its `fdCount`, in order).
+   * When the counts do not add up, every descriptor is closed and the answers arrive without any,
+   * so the pool fails the jobs whose outputs went missing instead of giving one job another's.
+   */
+  #unbatch (slot: WorkerSlot, messages: unknown, fds: number[]): void {
+    const parts = Array.isArray(messages) ? messages as unknown[] : []
+    const counts = parts.map((part) => {
+      const n = (part as { fdCount?: unknown } | null)?.fdCount
+      return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0
+    })
+    const consistent = counts.reduce((a, b) => a + b, 0) === fds.length
+    if (!consistent) {
+      for (const fd of fds) native.close(fd)
+      this.#log('warn', 'a worker\'s batch did not account for its descriptors', { worker: slot.id, pid: slot.pid, fds: fds.length })
+    }
+    let offset = 0
+    parts.forEach((part, i) => {
+      const mine = consistent ? fds.slice(offset, offset + counts[i]) : []
+      offset += counts[i]
+      const t = (part as { t?: unknown } | null)?.t
+      if (typeof t !== 'string' || t === 'batch' || t === 'hello') {
+        for (const fd of mine) native.close(fd)
+        return
+      }
+      this.emit('message', slot, part as WorkerMessage, mine)
     })
   }
 
