@@ -19,6 +19,11 @@ export interface InputDescriptor {
 export type ServerMessage =
   /** Run a job; its input descriptors (read-only reopens) come with it, in order. */
   | { t: 'run', job: string, kind: string, params: Record<string, unknown>, inputs: InputDescriptor[], fdCount: number, maxOutputBytes: number }
+  /**
+   * Several jobs in one message (one sendmsg, one wake-up of the worker): the runs dispatched to
+   * this worker at once. Their descriptors come in order, each run's `fdCount` of them.
+   */
+  | { t: 'batch', messages: ServerMessage[] }
   /** Stop a job: the kind's AbortSignal fires; the thread is terminated if it will not stop. */
   | { t: 'cancel', job: string, reason: 'CANCELLED' | 'TIMEOUT' }
   /** These buffers were deleted: drop any mapping of them kept between jobs (see input-mappings.ts). */
@@ -43,6 +48,43 @@ export type WorkerMessage =
 
 export function encode (message: ServerMessage | WorkerMessage): Buffer {
   return Buffer.from(JSON.stringify(message))
+}
+
+const BATCH_HEAD = Buffer.from('{"t":"batch","messages":[')
+const BATCH_TAIL = Buffer.from(']}')
+const COMMA = Buffer.from(',')
+
+/**
+ * Packs encoded messages, in order, into as few messages as the channel's limits allow: a
+ * 'batch' of several, or the message itself when it travels alone. Each message's descriptors go
+ * with it, in order. `count` says how many of `entries` each packed message holds.
+ */
+export function packBatches (entries: ReadonlyArray<{ data: Buffer, fds: readonly number[] }>): Array<{ data: Buffer, fds: number[], count: number }> {
+  const packed: Array<{ data: Buffer, fds: number[], count: number }> = []
+  let next = 0
+  while (next < entries.length) {
+    const first = next
+    let bytes = BATCH_HEAD.length + BATCH_TAIL.length
+    let fdCount = 0
+    while (next < entries.length) {
+      const entry = entries[next]
+      const fits = bytes + entry.data.length + 1 <= WORKER_CHANNEL.maxMessageBytes && fdCount + entry.fds.length <= WORKER_CHANNEL.maxFds
+      if (!fits && next > first) break
+      bytes += entry.data.length + 1
+      fdCount += entry.fds.length
+      next++
+    }
+    const group = entries.slice(first, next)
+    const parts: Buffer[] = [BATCH_HEAD]
+    group.forEach((entry, i) => { if (i > 0) parts.push(COMMA); parts.push(entry.data) })
+    parts.push(BATCH_TAIL)
+    packed.push({
+      data: group.length === 1 ? group[0].data : Buffer.concat(parts),
+      fds: group.flatMap((entry) => entry.fds),
+      count: group.length
+    })
+  }
+  return packed
 }
 
 /** Parses a message; null when it is not a JSON object with a string `t`. */

@@ -11,7 +11,7 @@ import * as native from '../native'
 import { InputMappings } from './input-mappings'
 import { cancelJob, mappingCacheLimits, runJob, type JobEnvironment, type ThreadResult, type ThreadTask } from './job-runner'
 import { builtinKinds } from './kinds'
-import { decode, encode, WORKER_CHANNEL, type ServerMessage, type WorkerMessage } from './protocol'
+import { decode, encode, packBatches, WORKER_CHANNEL, type ServerMessage, type WorkerMessage } from './protocol'
 
 const threads = Math.max(1, Number(process.env.MEMFD_POOL_THREADS) || 1)
 const kindsDir = process.env.MEMFD_POOL_KINDS_DIR || null
@@ -102,9 +102,6 @@ function sendRaw (data: Buffer, fds: number[]): void {
 const BATCH_ANSWERS = Number(process.env.MEMFD_POOL_PREFETCH) > 0
 const outbox: Array<{ data: Buffer, fds: number[] }> = []
 let flushScheduled = false
-const BATCH_HEAD = Buffer.from('{"t":"batch","messages":[')
-const BATCH_TAIL = Buffer.from(']}')
-const COMMA = Buffer.from(',')
 
 function sendDone (message: Extract<WorkerMessage, { t: 'done' }>, fds: number[] = []): void {
   outbox.push({ data: encode(message), fds })
@@ -120,28 +117,10 @@ function sendDone (message: Extract<WorkerMessage, { t: 'done' }>, fds: number[]
 
 function flushOutbox (): void {
   flushScheduled = false
-  let next = 0
-  while (next < outbox.length) {
-    const first = next
-    let bytes = BATCH_HEAD.length + BATCH_TAIL.length
-    let fdCount = 0
-    while (next < outbox.length) {
-      const entry = outbox[next]
-      const fits = bytes + entry.data.length + 1 <= WORKER_CHANNEL.maxMessageBytes && fdCount + entry.fds.length <= WORKER_CHANNEL.maxFds
-      if (!fits && next > first) break
-      bytes += entry.data.length + 1
-      fdCount += entry.fds.length
-      next++
-    }
-    const group = outbox.slice(first, next)
-    const fds = group.flatMap((entry) => entry.fds)
-    const parts: Buffer[] = [BATCH_HEAD]
-    group.forEach((entry, i) => { if (i > 0) parts.push(COMMA); parts.push(entry.data) })
-    parts.push(BATCH_TAIL)
-    sendRaw(group.length === 1 ? group[0].data : Buffer.concat(parts), fds)
-    closeAll(fds)
+  for (const message of packBatches(outbox.splice(0))) {
+    sendRaw(message.data, message.fds)
+    closeAll(message.fds)
   }
-  outbox.length = 0
 }
 
 function closeAll (fds: readonly number[]): void {
@@ -230,8 +209,31 @@ function cancel (message: Extract<ServerMessage, { t: 'cancel' }>): void {
   job.forceTimer = setTimeout(() => job.abort.abort(), CANCEL_GRACE_MS)
 }
 
-server.on('message', (data, fds) => {
-  const message = decode<ServerMessage>(data)
+server.on('message', (data, fds) => { receive(decode<ServerMessage>(data), fds) })
+
+/** One message from the server, or each run of a batch with its own descriptors. */
+function receive (message: ServerMessage | null, fds: number[]): void {
+  if (message?.t === 'batch') {
+    const parts: unknown[] = Array.isArray(message.messages) ? message.messages : []
+    const runs = parts.map((part) => (part as { t?: unknown } | null)?.t === 'run' ? part as Extract<ServerMessage, { t: 'run' }> : null)
+    const counts = runs.map((run) => run !== null && Number.isSafeInteger(run.fdCount) && run.fdCount >= 0 ? run.fdCount : 0)
+    if (counts.reduce((a, b) => a + b, 0) !== fds.length) {
+      // Nobody can tell whose descriptor is whose: refuse them all.
+      closeAll(fds)
+      process.stderr.write(`memfd-pool worker ${process.pid}: refused a malformed batch (${fds.length} descriptors)\n`)
+      for (const run of runs) if (run !== null) send({ t: 'done', job: run.job, ok: false, error: { code: 'PROTOCOL_ERROR', message: 'The batch did not account for its descriptors' }, fdCount: 0 })
+      return
+    }
+    let offset = 0
+    parts.forEach((part, i) => {
+      const mine = fds.slice(offset, offset + counts[i])
+      offset += counts[i]
+      // Each part as if it came alone; a batch inside a batch is refused as malformed.
+      const nested = (part as { t?: unknown } | null)?.t === 'batch'
+      receive(nested ? null : part as ServerMessage, mine)
+    })
+    return
+  }
   const expected = message !== null && message.t === 'run' ? message.fdCount : 0
   if (message === null || fds.length !== expected) {
     closeAll(fds)
@@ -263,7 +265,7 @@ server.on('message', (data, fds) => {
       shuttingDown = true
       if (running.size === 0) exit()
   }
-})
+}
 
 server.on('error', (err) => {
   // A refused message (too many descriptors, too large): already closed by the channel.

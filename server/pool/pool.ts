@@ -14,7 +14,7 @@ import { Value } from '@sinclair/typebox/value'
 import * as native from '../../native'
 import type { JobKind } from '../../workers/kind-api'
 import { loadKinds } from '../../workers/kind-loader'
-import type { WorkerMessage } from '../../workers/protocol'
+import { encode, packBatches, type WorkerMessage } from '../../workers/protocol'
 import { BufferStore, type BufferLease } from './buffer-store'
 import { newId } from './ids'
 import { PoolError } from './pool-error'
@@ -109,6 +109,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   #jobs = new Map<string, JobRecord>()
   /** Live buffers each worker was sent as an input (it may keep them mapped between jobs). */
   #mappedBy = new Map<string, Set<WorkerSlot>>()
+  #dispatchPending = false
   #queue: JobRecord[] = []
   #finished: string[] = []
   #finishTimes: number[] = []
@@ -332,24 +333,55 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   // ---- dispatch --------------------------------------------------------------------------
 
   #dispatch (): void {
+    // The jobs one worker gets in this pass leave together (#start): one message, one wake-up.
+    const batches = new Map<WorkerSlot, JobRecord[]>()
+    const load = (slot: WorkerSlot): number => slot.running.size + (batches.get(slot)?.length ?? 0)
     while (this.#queue.length > 0) {
       let best: WorkerSlot | null = null
       for (const slot of this.#supervisor.slots) {
-        if (slot.state !== 'ready' || slot.running.size >= slot.threads + this.options.prefetch) continue
-        if (best === null || slot.running.size < best.running.size) best = slot
+        if (slot.state !== 'ready' || load(slot) >= slot.threads + this.options.prefetch) continue
+        if (best === null || load(slot) < load(best)) best = slot
       }
-      if (best === null) return
+      if (best === null) break
       const record = this.#queue.shift()!
-      this.#start(record, best)
+      const batch = batches.get(best)
+      if (batch === undefined) batches.set(best, [record])
+      else batch.push(record)
     }
+    let refused = false
+    for (const [slot, records] of batches) if (!this.#start(records, slot)) refused = true
+    // A worker on its way out gave its jobs back (at the head of the queue): try the others.
+    if (refused) this.#dispatch()
   }
 
-  #start (record: JobRecord, slot: WorkerSlot): void {
-    const fds: number[] = []
-    try {
-      // Read-only reopens: the worker can map its inputs PROT_READ and nothing more.
-      for (const lease of record.leases) fds.push(lease.readOnlyDescriptor())
-      const sent = this.#supervisor.send(slot, {
+  /** A #dispatch after the current message is handled: the answers of one batch free their slots together. */
+  #dispatchSoon (): void {
+    if (this.#dispatchPending) return
+    this.#dispatchPending = true
+    queueMicrotask(() => {
+      this.#dispatchPending = false
+      this.#dispatch()
+    })
+  }
+
+  /**
+   * Sends jobs to a worker in as few messages as the channel's limits allow (protocol.ts
+   * packBatches). False when the worker is on its way out: the jobs it did not take are back at
+   * the head of the queue, in order, and its exit will bring it back.
+   */
+  #start (records: JobRecord[], slot: WorkerSlot): boolean {
+    const outgoing: Array<{ record: JobRecord, data: Buffer, fds: number[] }> = []
+    for (const record of records) {
+      const fds: number[] = []
+      try {
+        // Read-only reopens: the worker can map its inputs PROT_READ and nothing more.
+        for (const lease of record.leases) fds.push(lease.readOnlyDescriptor())
+      } catch (err) {
+        for (const fd of fds) native.close(fd)
+        this.#finish(record, 'failed', { code: 'RESOURCE_EXHAUSTED', message: `Could not pass the inputs to a worker: ${(err as Error).message}` })
+        continue
+      }
+      const data = encode({
         t: 'run',
         job: record.info.id,
         kind: record.info.kind,
@@ -357,20 +389,28 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
         inputs: record.leases.map((lease) => ({ id: lease.info.id, generation: lease.generation, size: lease.info.size })),
         fdCount: fds.length,
         maxOutputBytes: this.store.available
-      }, fds)
-      if (!sent) {
-        // The worker is on its way out; its exit will bring it back. Try another.
-        slot.state = slot.state === 'ready' ? 'stopping' : slot.state
-        this.#queue.unshift(record)
-        return
-      }
-    } catch (err) {
-      this.#finish(record, 'failed', { code: 'RESOURCE_EXHAUSTED', message: `Could not pass the inputs to a worker: ${(err as Error).message}` })
-      return
-    } finally {
-      // send() made the worker its own copies (or queued duplicates); ours are done.
-      for (const fd of fds) native.close(fd)
+      })
+      outgoing.push({ record, data, fds })
     }
+    let next = 0
+    for (const message of packBatches(outgoing)) {
+      const sent = this.#supervisor.send(slot, message.data, message.fds)
+      // send() made the worker its own copies (or queued duplicates); ours are done.
+      for (const fd of message.fds) native.close(fd)
+      if (!sent) {
+        slot.state = slot.state === 'ready' ? 'stopping' : slot.state
+        for (const rest of outgoing.slice(next + message.count)) for (const fd of rest.fds) native.close(fd)
+        this.#queue.unshift(...outgoing.slice(next).map((o) => o.record))
+        return false
+      }
+      for (const o of outgoing.slice(next, next + message.count)) this.#running(o.record, slot)
+      next += message.count
+    }
+    return true
+  }
+
+  /** The job was handed to `slot`. */
+  #running (record: JobRecord, slot: WorkerSlot): void {
     for (const lease of record.leases) {
       // Workers keep input mappings between jobs; remember who got a live buffer, to tell them
       // when it is deleted (a deleted one can no longer be cached: see input-mappings.ts).
@@ -528,7 +568,10 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     for (const wake of record.waiters.splice(0)) wake()
     this.#finished.push(info.id)
     while (this.#finished.length > this.options.historySize) this.#jobs.delete(this.#finished.shift()!)
-    this.#dispatch()
+    // With prefetch, answers come in batches: refill the worker once per batch, in one message.
+    // Without, a worker has nothing to batch, and dispatching at once measured faster.
+    if (this.options.prefetch > 0) this.#dispatchSoon()
+    else this.#dispatch()
   }
 
   // ---- status ----------------------------------------------------------------------------

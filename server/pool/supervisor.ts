@@ -206,10 +206,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Sends a message; false when the worker's channel is gone (it is exiting). */
-  send (slot: WorkerSlot, message: ServerMessage, fds: number[] = []): boolean {
+  send (slot: WorkerSlot, message: ServerMessage | Buffer, fds: number[] = []): boolean {
     if (slot.channel === null || slot.channel.closed) return false
     try {
-      slot.channel.send(encode(message), fds)
+      slot.channel.send(Buffer.isBuffer(message) ? message : encode(message), fds)
       return true
     } catch (err) {
       this.#log('warn', 'send to worker failed', { worker: slot.id, pid: slot.pid, err: (err as Error).message })
