@@ -18,6 +18,7 @@ import { createPiscinaTransfer } from './alternatives/piscina-transfer';
 import { createUnixStream } from './alternatives/unix-stream';
 import { createPoolCompute } from './pool/pool-compute';
 import { createPoolDispatch } from './pool/pool-dispatch';
+import { createPoolHttp, createPoolUpload } from './pool/pool-http';
 import { createPoolNoop } from './pool/pool-noop';
 import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarget } from './targets';
 
@@ -43,6 +44,9 @@ export function taskTargets(): TaskTarget[] {
     // The same TASK_WORKERS threads, both ways: one process with all of them, one process each.
     createPoolNoop(1, TASK_WORKERS),
     createPoolNoop(TASK_WORKERS, 1),
+    // Where the time goes: the generic path (noop on a piscina thread), and the prefetch option.
+    createPoolNoop(1, TASK_WORKERS, { onThread: true }),
+    createPoolNoop(1, TASK_WORKERS, { prefetch: 16 }),
   ];
 }
 
@@ -56,13 +60,14 @@ export function computeTargets(): ComputeTarget[] {
 export function httpTargets(): HttpTarget[] {
   return [
     createFastifyHello(),
-    // memfd-pool slot: add the pool's HttpTarget (POST /v1/jobs?wait with a no-op).
+    createPoolHttp(),
+    createPoolHttp(16),
   ];
 }
 
 export function uploadTargets(): UploadTarget[] {
   return [
     createHttpDiscard(),
-    // memfd-pool slot: add the pool's UploadTarget (PUT content of a buffer).
+    createPoolUpload(),
   ];
 }

@@ -1,22 +1,41 @@
 /**
  * memfd-pool, latency/throughput section: a `noop` job with one input buffer (so one descriptor
  * crosses to the worker and is mapped there) through the library API, on `workers` processes ×
- * `threadsPerWorker` threads. Registered twice with 2 threads in total — 1 × 2 and 2 × 1 — to
- * match piscina-noop's 2 threads both ways: one process with two threads, or two processes.
+ * `threadsPerWorker` threads — registered with the same number of threads as piscina-noop, both
+ * ways (one process with all of them, or one process each), with the pool's defaults, plus two
+ * variants that say where the time goes:
+ *  - `prefetch`: jobs sent to a worker ahead of a free thread (an explicit option, off by default);
+ *  - `onThread`: noop on a piscina thread like any other kind (MEMFD_POOL_INLINE_KINDS=''), where
+ *    by default the worker runs this O(1) built-in kind on its main thread.
  */
 import { createPool, type Pool } from '../../server/pool/pool';
 import type { TaskTarget } from '../targets';
 import { sealedDispatchBuffer } from './pool-buffers';
 
-export function createPoolNoop(workers: number, threadsPerWorker: number): TaskTarget {
+export interface PoolNoopVariant {
+  prefetch?: number;
+  onThread?: boolean;
+}
+
+export function createPoolNoop(workers: number, threadsPerWorker: number, variant: PoolNoopVariant = {}): TaskTarget {
   let pool: Pool | null = null;
   let input = '';
+  const prefetch = variant.prefetch ?? 0;
+  const suffix = `${prefetch > 0 ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`;
   return {
-    name: `memfd-pool ${workers}×${threadsPerWorker}`,
-    description: `memfd-pool library API, ${workers} worker process(es) × ${threadsPerWorker} thread(s), noop job with one 4 KiB sealed input`,
+    name: `memfd-pool ${workers}×${threadsPerWorker}${suffix}`,
+    description:
+      `memfd-pool library API, ${workers} worker process(es) × ${threadsPerWorker} thread(s), noop job with one 4 KiB sealed input` +
+      (prefetch > 0 ? `, prefetch ${prefetch} (option, default 0)` : '') +
+      (variant.onThread ? ', noop run on a piscina thread (MEMFD_POOL_INLINE_KINDS=), not inline on the worker main thread' : ''),
     workers: workers * threadsPerWorker,
     async setup() {
-      pool = await createPool({ workers, threadsPerWorker });
+      pool = await createPool({
+        workers,
+        threadsPerWorker,
+        prefetch,
+        workerEnv: variant.onThread ? { MEMFD_POOL_INLINE_KINDS: '' } : {},
+      });
       await pool.whenReady();
       input = sealedDispatchBuffer(pool, 4096);
     },
