@@ -15,6 +15,14 @@ const RESTART_BASE_MS = 100
 const RESTART_MAX_MS = 5000
 /** A worker that lived this long resets the backoff. */
 const STABLE_AFTER_MS = 10_000
+/**
+ * Node options for worker processes, from MEMFD_POOL_WORKER_EXEC_ARGV (space-separated), for
+ * profiling them: `--cpu-prof --cpu-prof-dir=/tmp/prof` (not allowed in NODE_OPTIONS) writes one
+ * profile per thread of each worker when it exits.
+ */
+function workerExecArgv (env: Record<string, string | undefined>): string[] {
+  return (env.MEMFD_POOL_WORKER_EXEC_ARGV ?? '').split(/\s+/).filter((arg) => arg !== '')
+}
 
 export interface SupervisorOptions {
   workers: number
@@ -97,7 +105,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const [mine, theirs] = native.socketPair()
     let child: ChildProcess
     try {
-      child = spawn(process.execPath, [this.#options.script ?? WORKER_ENTRY], {
+      const execArgv = workerExecArgv({ ...process.env, ...this.#options.env })
+      child = spawn(process.execPath, [...execArgv, this.#options.script ?? WORKER_ENTRY], {
         // fd 3 is the worker's channel; stdin is closed; everything else we own is close-on-exec.
         stdio: ['ignore', 'inherit', 'inherit', theirs],
         env: {
