@@ -37,3 +37,14 @@ export async function settledCount<T> (measure: () => T, expected: T, ms = 2000)
   }
   return value
 }
+
+/** The idle descriptor count of another process: the least of a few readings over ~100 ms, since
+ * a just-finished job's last descriptor may still be open for a moment (only ever one more). */
+export async function idleFds (pid: number): Promise<number> {
+  let least = countFds(pid)
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    least = Math.min(least, countFds(pid))
+  }
+  return least
+}

@@ -2,7 +2,7 @@
 // and in every worker process.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { countFds, memfdDescriptors, settledCount } from '../helpers/proc'
+import { countFds, idleFds, memfdDescriptors, settledCount } from '../helpers/proc'
 import { sealedBuffer, startPool } from '../helpers/pool'
 
 test('5,000 jobs with outputs created and deleted: descriptors and memfds back to baseline', async (t) => {
@@ -15,7 +15,7 @@ test('5,000 jobs with outputs created and deleted: descriptors and memfds back t
     for (const id of job.outputs) pool.store.delete(id)
   }
   const pids = pool.workerPids()
-  const baseline = { server: countFds(), memfds: memfdDescriptors().length, workers: pids.map((pid) => countFds(pid)) }
+  const baseline = { server: countFds(), memfds: memfdDescriptors().length, workers: await Promise.all(pids.map(idleFds)) }
   assert.equal(baseline.memfds, 1, 'the server holds exactly one descriptor per live buffer')
 
   const total = 5000
