@@ -75,7 +75,8 @@ export class InputMappings {
     const key = named ? `${input.id}:${input.generation}` : ''
     const file = named && input.size > 0 ? fileIdentity(input.fd) : ''
     let entry = named ? this.#entries.get(key) : undefined
-    // Not the same file under the same name, or a view the kind released itself: map afresh.
+    // Not the same file under the same name, or memory detached under us (an ArrayBuffer
+    // transferred away): map afresh. Kinds get views of their own, which release() refuses.
     if (entry !== undefined && (entry.file !== file || entry.view.length !== input.size)) {
       entry.keep = false
       if (entry.users === 0) this.#unmap(entry)

@@ -98,7 +98,9 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
     for (const input of task.inputs) {
       const mapping = mappings.acquire(input)
       used.push(mapping)
-      views.push(mapping.view)
+      // A view of its own: native.release() refuses it (only the mapping's own Buffer can be
+      // released), so no kind can zero a mapping the next jobs on this buffer will read.
+      views.push(mapping.view.subarray(0))
     }
     const ctx: KindContext = {
       inputs: views,

@@ -2,6 +2,7 @@
 // of them when the buffer is deleted or a job on it does not succeed.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
 import { memfdMappings } from '../helpers/proc'
 import { sealedBuffer, startPool } from '../helpers/pool'
 
@@ -50,4 +51,16 @@ test('the cache is bounded: the least recently used mapping is unmapped', async 
   const ids = [1, 2, 3].map((n) => sealedBuffer(pool, Buffer.alloc(4096, n)))
   for (const id of ids) assert.equal((await pool.submit({ kind: 'checksum', inputs: [id] })).state, 'succeeded')
   assert.deepEqual(ids.map((id) => memfdMappings(pid, `memfd-pool:${id}`).length), [0, 1, 1])
+})
+
+test('a kind cannot release the kept mapping: later jobs on the buffer still read its bytes', async (t) => {
+  const pool = await startPool({ workers: 1, threadsPerWorker: 1 })
+  t.after(() => pool.close())
+  const data = crypto.randomBytes(1 << 16)
+  const id = sealedBuffer(pool, data)
+  assert.equal((await pool.submit({ kind: 'checksum', inputs: [id] })).state, 'succeeded')
+  const attempt = await pool.submit({ kind: 'release-input', inputs: [id] })
+  assert.deepEqual(attempt.result, { released: false, error: 'TypeError' })
+  const again = await pool.submit({ kind: 'checksum', inputs: [id] })
+  assert.equal(again.result!.digest, crypto.createHash('sha256').update(data).digest('hex'))
 })
