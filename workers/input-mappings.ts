@@ -12,7 +12,7 @@
 // one fstat): a confused or hostile sender can never make a job read another buffer's memory.
 //
 // Bounded by entries and bytes, least recently used first out. A mapping always leaves with
-// native.release() (unmapped at once, every view of it emptied), never by waiting for the
+// native.release() (the file dropped at once, its pages swapped for zeros), never by waiting for the
 // garbage collector:
 //  - when evicted, once no running job uses it;
 //  - when the server says the buffer was deleted ('forget'): a mapping keeps a memfd's memory
