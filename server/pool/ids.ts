@@ -6,9 +6,13 @@ export function newId (prefix: string): string {
   return `${prefix}_${crypto.randomBytes(12).toString('base64url')}`
 }
 
-/** A capability token: 192 random bits, URL-safe. */
+/**
+ * A capability token: 192 random bits, URL-safe, behind `at_`. The prefix is not decoration: one
+ * base64url token in 64 starts with `-`, and command lines then read it as an option
+ * (`attach.py read --token -Xy…` fails in argparse); it also lets secret scanners spot a leaked one.
+ */
 export function newToken (): string {
-  return crypto.randomBytes(24).toString('base64url')
+  return `at_${crypto.randomBytes(24).toString('base64url')}`
 }
 
 /** Compares secrets in constant time (over digests, so lengths leak nothing either). */

@@ -109,6 +109,7 @@ test('attach.py register hands over a sealed memfd; a checksum job and GET conte
 
   // Registered buffers attach like any other.
   const again = await python(['read', '--buffer', buffer.id, '--token', buffer.attachToken])
+  assert.equal(again.code, 0, again.stderr)
   assert.equal(again.stdout.trim(), `sha256 ${expected} size ${size}`)
 })
 

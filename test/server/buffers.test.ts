@@ -29,6 +29,19 @@ test('POST /v1/buffers with JSON creates an empty writable buffer', async () => 
   await request(app.server).delete(`/v1/buffers/${res.body.id}`).expect(204)
 })
 
+test('attach tokens are distinct, URL-safe, and never read as a command-line option', async () => {
+  // One bare base64url token in 64 starts with "-"; `attach.py read --token -Xy…` then failed
+  // in argparse (a CI run caught it). 200 tokens make a bare one start with "-" with p ≈ 0.96.
+  const tokens = new Set<string>()
+  for (let i = 0; i < 200; i++) {
+    const res = await request(app.server).post('/v1/buffers').send({ size: 0 }).expect(201)
+    assert.match(res.body.attachToken, /^at_[A-Za-z0-9_-]{32}$/)
+    tokens.add(res.body.attachToken)
+    await request(app.server).delete(`/v1/buffers/${res.body.id}`).expect(204)
+  }
+  assert.equal(tokens.size, 200)
+})
+
 test('a zero-byte buffer is allowed; its name defaults to its id', async () => {
   const res = await request(app.server).post('/v1/buffers').send({ size: 0 }).expect(201)
   assert.equal(res.body.size, 0)
