@@ -49,9 +49,15 @@ test('a client that never reads costs the server bounded memory, then gets lagge
   assert.deepEqual(Object.keys(lagged).sort(), ['data', 'ts', 'type'])
   await events.nextOf('buffer.created', marker.id)
   // Every event was either delivered or counted as dropped: none vanished silently.
-  const delivered = events.messages.filter((m) => m.type.startsWith('buffer.')).length
-  const reported = events.messages.filter((m) => m.type === 'lagged').reduce((sum, m) => sum + (m.data.dropped as number), 0)
-  assert.equal(delivered + reported, 2 * ROUNDS * PER_ROUND + 1)
+  const bufferEvents = events.messages.filter((m) => m.type.startsWith('buffer.'))
+  const delivered = bufferEvents.length
+  const laggedCounts = events.messages.filter((m) => m.type === 'lagged').map((m) => m.data.dropped as number)
+  const reported = laggedCounts.reduce((sum, n) => sum + n, 0)
+  // Each event at most once: the same (type, id) twice would be a send of one queue entry twice.
+  const seen = new Set(bufferEvents.map((m) => `${m.type} ${String(m.data.id)}`))
+  const breakdown = `delivered ${delivered} (${seen.size} distinct), lagged ${JSON.stringify(laggedCounts)}, dropped ${dropped}`
+  assert.equal(seen.size, delivered, breakdown)
+  assert.equal(delivered + reported, 2 * ROUNDS * PER_ROUND + 1, breakdown)
   assert.equal(reported, dropped)
   events.close()
 })
