@@ -128,7 +128,7 @@ export class AttachConnection {
     const info = store.get(id)
     if (mode === 'rw' && info.sealed) throw new AttachRefusal('BUFFER_SEALED', `Buffer ${quoted(id)} is sealed; attach it with mode "r"`)
     const lease = this.#leaseFor(id, info.sealed)
-    const fd = mode === 'r' ? lease.readOnlyDescriptor() : store.writableDescriptor(id)
+    const fd = mode === 'r' ? lease.readOnlyDescriptor({ ownDescription: true }) : store.writableDescriptor(id)
     return { reply: { ok: true, buffer: { id: info.id, size: info.size, sealed: info.sealed } }, fd }
   }
 

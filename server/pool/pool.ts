@@ -374,7 +374,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     for (const record of records) {
       const fds: number[] = []
       try {
-        // Read-only reopens: the worker can map its inputs PROT_READ and nothing more.
+        // Read-only descriptors (dups of the store's own for sealed inputs): the worker can map
+        // its inputs PROT_READ and nothing more.
         for (const lease of record.leases) fds.push(lease.readOnlyDescriptor())
       } catch (err) {
         for (const fd of fds) native.close(fd)

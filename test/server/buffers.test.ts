@@ -3,6 +3,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
+import * as native from '../../native'
+import { memfdDescriptors } from '../helpers/proc'
 import { MiB, binaryParser, errorCode, jsonOf, rawRequest, startApp } from '../helpers/server-app'
 
 let app: FastifyInstance
@@ -75,14 +77,27 @@ test('GET /v1/buffers lists live buffers; GET /v1/buffers/:id returns one', asyn
   assert.ok(!after.body.buffers.some((x: { id: string }) => x.id === a.id || x.id === b.id))
 })
 
-test('POST /v1/buffers/:id/seal seals, idempotently', async () => {
+test('POST /v1/buffers/:id/seal seals, idempotently; the server then keeps one read-only descriptor', async () => {
+  const before = memfdDescriptors().length
   const created = (await request(app.server).post('/v1/buffers').send({ size: 4 }).expect(201)).body
+  const writable = created.descriptors[0].fd as number
+  assert.equal(native.accessMode(writable), 'rw')
+  assert.equal(memfdDescriptors().length, before + 1)
   const sealed = await request(app.server).post(`/v1/buffers/${created.id}/seal`).expect(200)
   assert.equal(sealed.body.sealed, true)
   assert.equal(sealed.body.state, 'sealed')
+  // The app runs in this process: its descriptor can be inspected here. Still exactly one per
+  // buffer, now read-only (jobs get dup()s of it), and it carries the seals.
+  const readOnly = sealed.body.descriptors[0].fd as number
+  assert.equal(native.accessMode(readOnly), 'r')
+  const seals = native.getSeals(readOnly)
+  for (const seal of ['shrink', 'grow', 'future-write'] as const) assert.ok(seals.includes(seal), seals.join())
+  assert.equal(memfdDescriptors().length, before + 1)
   const again = await request(app.server).post(`/v1/buffers/${created.id}/seal`).expect(200)
   assert.equal(again.body.sealed, true)
+  assert.equal(again.body.descriptors[0].fd, readOnly)
   await request(app.server).delete(`/v1/buffers/${created.id}`).expect(204)
+  assert.equal(memfdDescriptors().length, before)
 })
 
 test('DELETE hides a buffer at once: later calls are 404 NOT_FOUND', async () => {
