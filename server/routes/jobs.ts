@@ -15,23 +15,30 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pool
 
   // A shutdown must not sit out a minute-long poll: at preClose every wait answers at once with
-  // the job's state then (Fastify waits for in-flight requests before the pool closes).
-  const shutdown = new AbortController()
-  app.addHook('preClose', (done) => { shutdown.abort(); done() })
+  // the job's state then (Fastify waits for in-flight requests before the pool closes). A set of
+  // waiters rather than listeners on one AbortSignal: hundreds of concurrent waits are normal
+  // here, and EventTarget warns (MaxListenersExceededWarning) past ten.
+  const waiting = new Set<() => void>()
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    for (const answerNow of waiting) answerNow()
+    done()
+  })
 
   async function settle (job: JobInfo, ms: number): Promise<JobInfo> {
-    if (ms <= 0 || isTerminal(job) || shutdown.signal.aborted) return job
-    let onAbort = (): void => {}
-    const aborted = new Promise<JobInfo>((resolve) => {
-      onAbort = () => {
+    if (ms <= 0 || isTerminal(job) || closing) return job
+    let answerNow = (): void => {}
+    const cut = new Promise<JobInfo>((resolve) => {
+      answerNow = () => {
         try { resolve(pool.get(job.id)) } catch { resolve(job) }
       }
-      shutdown.signal.addEventListener('abort', onAbort, { once: true })
     })
+    waiting.add(answerNow)
     try {
-      return await Promise.race([pool.wait(job.id, ms), aborted])
+      return await Promise.race([pool.wait(job.id, ms), cut])
     } finally {
-      shutdown.signal.removeEventListener('abort', onAbort)
+      waiting.delete(answerNow)
     }
   }
 

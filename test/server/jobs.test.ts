@@ -67,6 +67,22 @@ test('POST /v1/jobs without wait answers 202 with Location; GET ?wait gets the e
   assert.deepEqual(again.body, done.body)
 })
 
+test('many concurrent ?wait requests: each gets its own job, and Node warns about nothing', async (t) => {
+  // Each waiting request once added an abort listener to one shared AbortSignal: past ten,
+  // Node printed MaxListenersExceededWarning under ordinary load.
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.after(() => { process.off('warning', onWarning) })
+  const replies = await Promise.all(Array.from({ length: 30 }, async (_, i) =>
+    await request(app.server).post('/v1/jobs?wait=30000').send({ kind: 'sleep', params: { ms: 10 + i } })))
+  assert.deepEqual(replies.map((r) => [r.status, r.body.state]), replies.map(() => [200, 'succeeded']))
+  assert.equal(new Set(replies.map((r) => r.body.id)).size, 30)
+  // Warnings are emitted on the next tick.
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(warnings.map((w) => w.name), [])
+})
+
 test('?wait that runs out answers 202 with the job still running', async () => {
   const res = await request(app.server).post('/v1/jobs?wait=50').send({ kind: 'sleep', params: { ms: 20000 } })
   assert.equal(res.status, 202)
