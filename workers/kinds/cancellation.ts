@@ -33,3 +33,15 @@ export async function checkpoint (ctx: KindContext<unknown>, fraction: number): 
   await nextTurn()
   throwIfCancelled(ctx.signal)
 }
+
+/**
+ * `bytes` in CHUNK_BYTES slices (the last one shorter, none when empty), with a checkpoint
+ * before every slice but the first, reporting the fraction of `bytes` handed out so far. Callers
+ * call throwIfCancelled before they start, so the first slice needs no checkpoint.
+ */
+export async function * chunksOf (ctx: KindContext<unknown>, bytes: Buffer): AsyncGenerator<Buffer> {
+  for (let start = 0; start < bytes.length; start += CHUNK_BYTES) {
+    if (start > 0) await checkpoint(ctx, start / bytes.length)
+    yield bytes.subarray(start, start + CHUNK_BYTES)
+  }
+}

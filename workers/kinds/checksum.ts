@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { Type, type Static } from '@sinclair/typebox'
 import { KindError, type JobKind } from '../kind-api'
-import { CHUNK_BYTES, checkpoint, throwIfCancelled } from './cancellation'
+import { chunksOf, throwIfCancelled } from './cancellation'
 
 const Algorithm = Type.Union(
   [Type.Literal('sha256'), Type.Literal('sha1'), Type.Literal('md5'), Type.Literal('crc32')],
@@ -54,10 +54,7 @@ export const checksumKind: JobKind<Static<typeof ChecksumParams>> = {
     throwIfCancelled(ctx.signal)
     const range = input.subarray(offset, end)
     const digester = createDigester(algorithm)
-    for (let start = 0; start < range.length; start += CHUNK_BYTES) {
-      if (start > 0) await checkpoint(ctx, start / range.length)
-      digester.update(range.subarray(start, start + CHUNK_BYTES))
-    }
+    for await (const chunk of chunksOf(ctx, range)) digester.update(chunk)
     return { algorithm, digest: digester.hex(), bytes: range.length }
   }
 }

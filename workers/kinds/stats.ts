@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { JobKind } from '../kind-api'
-import { CHUNK_BYTES, checkpoint, throwIfCancelled } from './cancellation'
+import { chunksOf, throwIfCancelled } from './cancellation'
 import { ElementTypeSchema, elementCount, readElements, type Elements } from './element-types'
 
 const StatsParams = Type.Object({ dtype: ElementTypeSchema }, { additionalProperties: false })
@@ -58,9 +58,8 @@ export const statsKind: JobKind<Static<typeof StatsParams>> = {
     // Integer sums are exact: each chunk's sum stays below 2**53 (8 MiB holds at most 2**21
     // 32-bit elements, each below 2**32), and chunks add up in a BigInt.
     let integerSum = 0n
-    for (let start = 0; start < input.length; start += CHUNK_BYTES) {
-      if (start > 0) await checkpoint(ctx, start / input.length)
-      const chunkSum = scanElements(readElements(dtype, input.subarray(start, start + CHUNK_BYTES)), scratch, range)
+    for await (const chunk of chunksOf(ctx, input)) {
+      const chunkSum = scanElements(readElements(dtype, chunk), scratch, range)
       if (integer) integerSum += BigInt(chunkSum)
       else floatSum += chunkSum
     }
