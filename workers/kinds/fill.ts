@@ -1,7 +1,7 @@
 import { endianness } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { KindError, type JobKind, type KindContext } from '../kind-api'
-import { CHUNK_BYTES, checkpoint, throwIfCancelled } from './cancellation'
+import { CHUNK_BYTES, chunksOf, throwIfCancelled } from './cancellation'
 
 const FillParams = Type.Object({
   size: Type.Integer({ minimum: 0, maximum: 2 ** 40, description: 'Size of the new buffer in bytes.' }),
@@ -61,11 +61,10 @@ async function fillRandom (ctx: KindContext<unknown>, target: Buffer, seed: numb
   // copy (~18 GB/s) is cheap next to generating the numbers.
   const words = new Uint32Array(Math.min(CHUNK_BYTES, target.length + 3) >>> 2)
   const bytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength)
-  for (let start = 0; start < target.length; start += CHUNK_BYTES) {
-    if (start > 0) await checkpoint(ctx, start / target.length)
+  for await (const chunk of chunksOf(ctx, target)) {
     rng.fill(words)
     if (endianness() !== 'LE') bytes.swap32()
-    bytes.copy(target, start, 0, Math.min(bytes.length, target.length - start))
+    bytes.copy(chunk, 0, 0, chunk.length)
   }
 }
 
@@ -89,10 +88,7 @@ export const fillKind: JobKind<Static<typeof FillParams>> = {
     const out = ctx.output(size)
     const target = out.buffer.subarray(0, size)
     if (pattern === 'byte') {
-      for (let start = 0; start < size; start += CHUNK_BYTES) {
-        if (start > 0) await checkpoint(ctx, start / size)
-        target.fill(byte ?? 0, start, Math.min(size, start + CHUNK_BYTES))
-      }
+      for await (const chunk of chunksOf(ctx, target)) chunk.fill(byte ?? 0)
     } else if (pattern === 'random') {
       await fillRandom(ctx, target, seed)
     } // 'zero': an output starts zero-filled (fresh memfd pages), so there is nothing to write.
