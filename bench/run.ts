@@ -46,6 +46,7 @@ import {
   ratio,
   renderTable,
   summarize,
+  type Column,
 } from './stats';
 import {
   expectedProbe,
@@ -310,6 +311,47 @@ function pickBaseline(names: readonly string[], preferred: string | null): strin
 }
 
 // ---------------------------------------------------------------------------
+// Report tables, shared by every section
+
+/** A column of a report table: its header (and alignment), and how a row fills its cell. */
+interface TableColumn<R> extends Column {
+  cell(row: R): string;
+}
+
+/** Prints a blank line, the title (one or more lines), then `rows` as a table of `columns`. */
+function printTable<R>(title: string, columns: readonly TableColumn<R>[], rows: readonly R[]): void {
+  log();
+  log(title);
+  log(renderTable(columns, rows.map((row) => columns.map((c) => c.cell(row)))));
+}
+
+/** A measured figure formatted, or '-' where there is none. */
+function orDash(value: number | null, fmt: (v: number) => string): string {
+  return value === null ? '-' : fmt(value);
+}
+
+/** "min–max", or '-' unless both ends were measured. */
+function fmtSpan(min: number | null, max: number | null, fmt: (v: number) => string): string {
+  return min === null || max === null ? '-' : `${fmt(min)}–${fmt(max)}`;
+}
+
+/** "median (min–max)" in ms, or '-' unless all three were measured. */
+function fmtRowRangeMs(row: { median_ms: number | null; min_ms: number | null; max_ms: number | null }): string {
+  return row.median_ms === null || row.min_ms === null || row.max_ms === null
+    ? '-'
+    : fmtRangeMs({ median: row.median_ms, min: row.min_ms, max: row.max_ms });
+}
+
+/** The last column of every table: what went wrong with a target (left out when nothing did). */
+function errorColumn<R extends { error?: string }>(): TableColumn<R> {
+  return { header: '', align: 'left', cell: (row) => (row.error ? `error: ${row.error}` : '') };
+}
+
+function logSetupErrors(setupErrors: Record<string, string>): void {
+  for (const [name, err] of Object.entries(setupErrors)) log(`(${name}: setup failed: ${err})`);
+}
+
+// ---------------------------------------------------------------------------
 // Section 1: dispatch vs size
 
 interface DispatchRow {
@@ -470,52 +512,40 @@ async function runDispatch(cfg: Config): Promise<DispatchResult> {
 }
 
 function printDispatch(r: DispatchResult): void {
-  log();
-  log(`Dispatch round trip (ms): send a buffer to a worker, it reads the first and last byte, replies`);
-  log(`median (min–max) over the repetitions; ratio = median / median of ${r.baseline ?? '-'} at the same size`);
-  const rows = r.rows.map((row) => [
-    fmtBytes(row.size),
-    row.target,
-    String(row.n),
-    row.median_ms === null ? '-' : fmtMs(row.median_ms),
-    row.min_ms === null || row.max_ms === null ? '-' : `${fmtMs(row.min_ms)}–${fmtMs(row.max_ms)}`,
-    row.ratio_to_baseline === null ? '-' : fmtRatio(row.ratio_to_baseline),
-    row.error ? `error: ${row.error}` : '',
-  ]);
-  log(
-    renderTable(
-      [
-        { header: 'size' },
-        { header: 'target', align: 'left' },
-        { header: 'n' },
-        { header: 'median' },
-        { header: 'min–max' },
-        { header: `÷ ${r.baseline ?? 'baseline'}` },
-        { header: '', align: 'left' },
-      ],
-      rows,
-    ),
+  printTable<DispatchRow>(
+    'Dispatch round trip (ms): send a buffer to a worker, it reads the first and last byte, replies\n' +
+      `median (min–max) over the repetitions; ratio = median / median of ${r.baseline ?? '-'} at the same size`,
+    [
+      { header: 'size', cell: (row) => fmtBytes(row.size) },
+      { header: 'target', align: 'left', cell: (row) => row.target },
+      { header: 'n', cell: (row) => String(row.n) },
+      { header: 'median', cell: (row) => orDash(row.median_ms, fmtMs) },
+      { header: 'min–max', cell: (row) => fmtSpan(row.min_ms, row.max_ms, fmtMs) },
+      { header: `÷ ${r.baseline ?? 'baseline'}`, cell: (row) => orDash(row.ratio_to_baseline, fmtRatio) },
+      errorColumn(),
+    ],
+    r.rows,
   );
   // The same medians as a matrix (targets × sizes), the shape docs/BENCHMARKS.md uses.
   const names = r.targets.map((t) => t.name).filter((n) => r.rows.some((row) => row.target === n));
   if (names.length > 0) {
-    log();
-    log('Median round trip (ms) by size:');
-    log(
-      renderTable(
-        [{ header: 'target' }, ...r.sizes.map((s) => ({ header: fmtBytes(s) }))],
-        names.map((n) => [
-          n,
-          ...r.sizes.map((s) => {
+    printTable<string>(
+      'Median round trip (ms) by size:',
+      [
+        { header: 'target', cell: (n) => n },
+        ...r.sizes.map((s) => ({
+          header: fmtBytes(s),
+          cell: (n: string) => {
             const row = r.rows.find((x) => x.target === n && x.size === s);
             return row && row.median_ms !== null ? fmtMs(row.median_ms) : '-';
-          }),
-        ]),
-      ),
+          },
+        })),
+      ],
+      names,
     );
   }
   for (const s of r.skipped) log(`(${s})`);
-  for (const [name, err] of Object.entries(r.setup_errors)) log(`(${name}: setup failed: ${err})`);
+  logSetupErrors(r.setup_errors);
 }
 
 // ---------------------------------------------------------------------------
@@ -704,61 +734,34 @@ async function runLatency(cfg: Config): Promise<LatencyResult> {
 
 function printLatency(r: LatencyResult, cfg: Config): void {
   const ref = r.reference ?? 'reference';
-  log();
-  log(`No-op task, one at a time (µs per task, ${fmtInt(cfg.latency.oneAtATime)} tasks in ${cfg.latency.blocks} alternating blocks)`);
-  log(
-    renderTable(
-      [
-        { header: 'target' },
-        { header: 'workers' },
-        { header: 'n' },
-        { header: 'p50' },
-        { header: 'p99' },
-        { header: 'min' },
-        { header: 'max' },
-        { header: `p50 ÷ ${ref}` },
-        { header: '', align: 'left' },
-      ],
-      r.one_at_a_time.map((row) => [
-        row.target,
-        String(row.workers),
-        fmtInt(row.n),
-        row.p50_us === null ? '-' : fmtUs(row.p50_us),
-        row.p99_us === null ? '-' : fmtUs(row.p99_us),
-        row.min_us === null ? '-' : fmtUs(row.min_us),
-        row.max_us === null ? '-' : fmtUs(row.max_us),
-        row.ratio_p50 === null ? '-' : fmtRatio(row.ratio_p50),
-        row.error ? `error: ${row.error}` : '',
-      ]),
-    ),
+  printTable<LatencyRow>(
+    `No-op task, one at a time (µs per task, ${fmtInt(cfg.latency.oneAtATime)} tasks in ${cfg.latency.blocks} alternating blocks)`,
+    [
+      { header: 'target', cell: (row) => row.target },
+      { header: 'workers', cell: (row) => String(row.workers) },
+      { header: 'n', cell: (row) => fmtInt(row.n) },
+      { header: 'p50', cell: (row) => orDash(row.p50_us, fmtUs) },
+      { header: 'p99', cell: (row) => orDash(row.p99_us, fmtUs) },
+      { header: 'min', cell: (row) => orDash(row.min_us, fmtUs) },
+      { header: 'max', cell: (row) => orDash(row.max_us, fmtUs) },
+      { header: `p50 ÷ ${ref}`, cell: (row) => orDash(row.ratio_p50, fmtRatio) },
+      errorColumn(),
+    ],
+    r.one_at_a_time,
   );
-  log();
-  log(
+  printTable<ThroughputRow>(
     `No-op task, ${cfg.latency.inFlight} in flight (tasks/s over ${fmtInt(cfg.latency.throughputCount)} tasks, median (min–max) of ${cfg.latency.throughputRounds} rounds)`,
+    [
+      { header: 'target', cell: (row) => row.target },
+      { header: 'workers', cell: (row) => String(row.workers) },
+      { header: 'tasks/s', cell: (row) => orDash(row.median_tasks_per_s, fmtInt) },
+      { header: 'min–max', cell: (row) => fmtSpan(row.min_tasks_per_s, row.max_tasks_per_s, fmtInt) },
+      { header: `÷ ${ref}`, cell: (row) => orDash(row.ratio, fmtRatio) },
+      errorColumn(),
+    ],
+    r.throughput,
   );
-  log(
-    renderTable(
-      [
-        { header: 'target' },
-        { header: 'workers' },
-        { header: 'tasks/s' },
-        { header: 'min–max' },
-        { header: `÷ ${ref}` },
-        { header: '', align: 'left' },
-      ],
-      r.throughput.map((row) => [
-        row.target,
-        String(row.workers),
-        row.median_tasks_per_s === null ? '-' : fmtInt(row.median_tasks_per_s),
-        row.min_tasks_per_s === null || row.max_tasks_per_s === null
-          ? '-'
-          : `${fmtInt(row.min_tasks_per_s)}–${fmtInt(row.max_tasks_per_s)}`,
-        row.ratio === null ? '-' : fmtRatio(row.ratio),
-        row.error ? `error: ${row.error}` : '',
-      ]),
-    ),
-  );
-  for (const [name, err] of Object.entries(r.setup_errors)) log(`(${name}: setup failed: ${err})`);
+  logSetupErrors(r.setup_errors);
 }
 
 // ---------------------------------------------------------------------------
@@ -900,31 +903,19 @@ async function runCompute(cfg: Config): Promise<ComputeResult> {
 }
 
 function printCompute(r: ComputeResult, cfg: Config): void {
-  log();
-  log(`Compute over ${fmtBytes(r.size)} (ms, median (min–max) of ${cfg.compute.reps}; MB/s = 10^6 bytes/s)`);
-  log(
-    renderTable(
-      [
-        { header: 'algorithm' },
-        { header: 'target', align: 'left' },
-        { header: 'median (min–max) ms' },
-        { header: 'MB/s' },
-        { header: `÷ ${r.reference ?? 'reference'}` },
-        { header: '', align: 'left' },
-      ],
-      r.rows.map((row) => [
-        row.algorithm,
-        row.target,
-        row.median_ms === null || row.min_ms === null || row.max_ms === null
-          ? '-'
-          : fmtRangeMs({ median: row.median_ms, min: row.min_ms, max: row.max_ms }),
-        row.mb_per_s === null ? '-' : fmtMBps(row.mb_per_s),
-        row.ratio === null ? '-' : fmtRatio(row.ratio),
-        row.error ? `error: ${row.error}` : '',
-      ]),
-    ),
+  printTable<ComputeRow>(
+    `Compute over ${fmtBytes(r.size)} (ms, median (min–max) of ${cfg.compute.reps}; MB/s = 10^6 bytes/s)`,
+    [
+      { header: 'algorithm', cell: (row) => row.algorithm },
+      { header: 'target', align: 'left', cell: (row) => row.target },
+      { header: 'median (min–max) ms', cell: fmtRowRangeMs },
+      { header: 'MB/s', cell: (row) => orDash(row.mb_per_s, fmtMBps) },
+      { header: `÷ ${r.reference ?? 'reference'}`, cell: (row) => orDash(row.ratio, fmtRatio) },
+      errorColumn(),
+    ],
+    r.rows,
   );
-  for (const [name, err] of Object.entries(r.setup_errors)) log(`(${name}: setup failed: ${err})`);
+  logSetupErrors(r.setup_errors);
 }
 
 // ---------------------------------------------------------------------------
@@ -1201,65 +1192,34 @@ async function runHttp(cfg: Config): Promise<HttpResult> {
 
 function printHttp(r: HttpResult, cfg: Config): void {
   const H = cfg.http;
-  log();
-  log(
+  printTable<HttpRow>(
     `HTTP request rate (autocannon, ${H.connections} connections, ${H.durationSec} s, median (min–max) of ${H.rounds} round(s); latency of the median round)`,
+    [
+      { header: 'target', cell: (row) => row.target },
+      { header: 'req/s', cell: (row) => orDash(row.median_req_per_s, fmtInt) },
+      { header: 'min–max', cell: (row) => fmtSpan(row.min_req_per_s, row.max_req_per_s, fmtInt) },
+      { header: 'p50 ms', cell: (row) => orDash(row.latency_p50_ms, String) },
+      { header: 'p99 ms', cell: (row) => orDash(row.latency_p99_ms, String) },
+      { header: 'non-2xx', cell: (row) => fmtInt(row.non2xx) },
+      { header: 'errors', cell: (row) => fmtInt(row.errors) },
+      { header: `÷ ${r.reference ?? 'reference'}`, cell: (row) => orDash(row.ratio, fmtRatio) },
+      errorColumn(),
+    ],
+    r.requests,
   );
-  log(
-    renderTable(
-      [
-        { header: 'target' },
-        { header: 'req/s' },
-        { header: 'min–max' },
-        { header: 'p50 ms' },
-        { header: 'p99 ms' },
-        { header: 'non-2xx' },
-        { header: 'errors' },
-        { header: `÷ ${r.reference ?? 'reference'}` },
-        { header: '', align: 'left' },
-      ],
-      r.requests.map((row) => [
-        row.target,
-        row.median_req_per_s === null ? '-' : fmtInt(row.median_req_per_s),
-        row.min_req_per_s === null || row.max_req_per_s === null
-          ? '-'
-          : `${fmtInt(row.min_req_per_s)}–${fmtInt(row.max_req_per_s)}`,
-        row.latency_p50_ms === null ? '-' : String(row.latency_p50_ms),
-        row.latency_p99_ms === null ? '-' : String(row.latency_p99_ms),
-        fmtInt(row.non2xx),
-        fmtInt(row.errors),
-        row.ratio === null ? '-' : fmtRatio(row.ratio),
-        row.error ? `error: ${row.error}` : '',
-      ]),
-    ),
+  printTable<UploadRow>(
+    `Upload of ${fmtBytes(H.uploadSize)} in one request (median (min–max) of ${H.uploadReps}; MB/s = 10^6 bytes/s)`,
+    [
+      { header: 'target', cell: (row) => row.target },
+      { header: 'median (min–max) ms', cell: fmtRowRangeMs },
+      { header: 'MB/s', cell: (row) => orDash(row.median_mb_per_s, fmtMBps) },
+      { header: 'MB/s min–max', cell: (row) => fmtSpan(row.min_mb_per_s, row.max_mb_per_s, fmtMBps) },
+      { header: `÷ ${r.upload_reference ?? 'reference'}`, cell: (row) => orDash(row.ratio, fmtRatio) },
+      errorColumn(),
+    ],
+    r.uploads,
   );
-  log();
-  log(`Upload of ${fmtBytes(H.uploadSize)} in one request (median (min–max) of ${H.uploadReps}; MB/s = 10^6 bytes/s)`);
-  log(
-    renderTable(
-      [
-        { header: 'target' },
-        { header: 'median (min–max) ms' },
-        { header: 'MB/s' },
-        { header: 'MB/s min–max' },
-        { header: `÷ ${r.upload_reference ?? 'reference'}` },
-        { header: '', align: 'left' },
-      ],
-      r.uploads.map((row) => [
-        row.target,
-        row.median_ms === null || row.min_ms === null || row.max_ms === null
-          ? '-'
-          : fmtRangeMs({ median: row.median_ms, min: row.min_ms, max: row.max_ms }),
-        row.median_mb_per_s === null ? '-' : fmtMBps(row.median_mb_per_s),
-        row.min_mb_per_s === null || row.max_mb_per_s === null
-          ? '-'
-          : `${fmtMBps(row.min_mb_per_s)}–${fmtMBps(row.max_mb_per_s)}`,
-        row.ratio === null ? '-' : fmtRatio(row.ratio),
-        row.error ? `error: ${row.error}` : '',
-      ]),
-    ),
-  );
-  for (const [name, err] of Object.entries(r.setup_errors)) log(`(${name}: setup failed: ${err})`);
+  logSetupErrors(r.setup_errors);
 }
 
 // ---------------------------------------------------------------------------
