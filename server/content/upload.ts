@@ -1,5 +1,5 @@
-// Copies a request body into a buffer's mapping chunk by chunk as it arrives: one memcpy per
-// socket read, so an upload of any size costs the heap nothing but the chunk in flight. Counts
+// Copies a request body into a buffer chunk by chunk as it arrives: one pwrite per socket read
+// (BufferStore.write), so an upload of any size costs the heap nothing but the chunk in flight. Counts
 // the bytes itself, because the octet-stream parser hands the raw stream over unread and
 // Fastify's bodyLimit does not apply.
 import type { IncomingMessage } from 'node:http'

@@ -31,7 +31,7 @@ interface BufferRecord {
   sealed: boolean
   createdAt: string
   attachToken: string
-  /** The server's own mapping, made on first use (writable while unsealed). */
+  /** The server's own read-only mapping, made on first read (the store writes with pwrite). */
   map: Buffer | null
   leases: number
   deleted: boolean
@@ -204,12 +204,9 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
 
   #mapping (record: BufferRecord): Buffer {
     if (record.map === null) {
-      // A write-sealed memfd (adopted) cannot be mapped writable; one sealed here with
-      // future-write keeps the writable mapping it had, which only this store writes through
-      // and only while unsealed.
-      record.map = record.size === 0
-        ? Buffer.alloc(0)
-        : native.mapShared(record.fd, { length: record.size, writable: !record.sealed })
+      // Read-only: the store never writes through a mapping (see write()). It shows writes made
+      // by anyone, since it is MAP_SHARED, and a write-sealed memfd (adopted) allows no other.
+      record.map = record.size === 0 ? Buffer.alloc(0) : native.mapShared(record.fd, { length: record.size })
     }
     return record.map
   }
@@ -223,7 +220,13 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   /** The attach token of a buffer, for constant-time comparison by the caller. */
   attachToken (id: string): string { return this.#lookup(id).attachToken }
 
-  /** Copies `chunk` into the buffer at `offset` (one memcpy into the shared mapping). */
+  /**
+   * Copies `chunk` into the buffer at `offset` with pwrite(2) on the store's descriptor. Not
+   * through a mapping: in this VM every first write to a 4 KiB page of a shared mapping costs a
+   * page fault (~2.5 µs), and MAP_POPULATE costs as much up front; pwrite copies into the same
+   * page-cache pages without touching page tables — 1 GiB in ~210 ms instead of ~650 ms
+   * (measured here). The pages were reserved by fallocate at creation: no ENOSPC now.
+   */
   write (id: string, offset: number, chunk: Uint8Array): void {
     const record = this.#lookup(id)
     if (record.sealed) throw new PoolError('BUFFER_SEALED', `Buffer ${id} is sealed; its bytes can no longer change`)
@@ -231,14 +234,16 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       throw new PoolError('RANGE_NOT_SATISFIABLE', `Writing ${chunk.length} bytes at ${offset} goes past the end of buffer ${id} (${record.size} bytes)`)
     }
     if (chunk.length === 0) return
-    this.#mapping(record).set(chunk, offset)
+    for (let done = 0; done < chunk.length;) {
+      done += fs.writeSync(record.fd, chunk, done, chunk.length - done, offset + done)
+    }
     record.generation = this.#nextGeneration++
   }
 
   /**
    * Seals the buffer: shrink, grow and future-write, so no process can resize it or write to it
-   * again (F_SEAL_FUTURE_WRITE rather than F_SEAL_WRITE because the store's own writable mapping
-   * may exist; the store stops writing through it now). Idempotent.
+   * again (F_SEAL_FUTURE_WRITE rather than F_SEAL_WRITE, which fails with EBUSY while any process
+   * still has a writable shared mapping — an attached client's `rw` one). Idempotent.
    */
   seal (id: string): BufferInfo {
     const record = this.#lookup(id)

@@ -1,5 +1,5 @@
 // A buffer's bytes over HTTP, never held whole in the heap: PUT copies the request stream into
-// the shared mapping chunk by chunk; GET streams zero-copy views of the mapping, honouring Range.
+// the shared memory chunk by chunk (pwrite); GET streams zero-copy views of the mapping, honouring Range.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BufferReadStream } from '../content/download'
 import { parseRange } from '../content/range'
@@ -19,7 +19,7 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: TAGS,
       summary: 'Write bytes into a writable buffer',
-      description: 'Writes the body at `offset`, streamed into the shared mapping as it arrives. The body may be ' +
+      description: 'Writes the body at `offset`, streamed into the shared memory as it arrives. The body may be ' +
         'at most the space left after `offset` (413 otherwise, refused before reading when Content-Length says so; ' +
         'bytes already written stay written). An `offset` past the end is 416.',
       params: BufferIdParams,

@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import type http from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
+import { memfdMappings } from '../helpers/proc'
 import { MiB, binaryParser, errorCode, jsonOf, openRequest, rawRequest, startApp, text } from '../helpers/server-app'
 
 let app: FastifyInstance
@@ -39,6 +40,21 @@ test('PUT writes at offsets; GET returns the bytes with Content-Length and Accep
   assert.equal(res.headers['content-length'], '16')
   assert.equal(res.headers['accept-ranges'], 'bytes')
   assert.deepEqual(res.body, Buffer.concat([Buffer.from('hello'), Buffer.alloc(6), Buffer.from('world')]))
+})
+
+test('PUT, GET, PUT again, GET: each read sees the latest bytes; the server maps the buffer read-only', async () => {
+  // The store writes with pwrite and reads through one MAP_SHARED read-only mapping, made by
+  // the first GET: a later PUT must show through it, and no writable mapping may exist.
+  const id = await createBuffer(64 * 1024)
+  const first = Buffer.alloc(64 * 1024, 1)
+  await put(id, first)
+  assert.deepEqual((await download(id)).body, first)
+  const second = Buffer.alloc(4096, 2)
+  await put(id, second, 4096)
+  assert.deepEqual((await download(id, 'bytes=4095-8192')).body, Buffer.concat([Buffer.from([1]), second, Buffer.from([1])]))
+  const maps = memfdMappings('self', id)
+  assert.equal(maps.length, 1)
+  assert.match(maps[0].split(' ')[1], /^r--s$/)
 })
 
 test('PUT up to the last byte fits exactly; an empty body writes nothing', async () => {
