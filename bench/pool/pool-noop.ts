@@ -8,8 +8,8 @@
  *  - `onThread`: noop on a piscina thread like any other kind (MEMFD_POOL_INLINE_KINDS=''), where
  *    by default the worker runs this O(1) built-in kind on its main thread.
  */
-import { createPool, type Pool } from '../../server/pool/pool';
 import type { TaskTarget } from '../targets';
+import { jobFailure, libraryPool } from './library-pool';
 import { sealedDispatchBuffer } from './pool-buffers';
 
 export interface PoolNoopVariant {
@@ -18,7 +18,7 @@ export interface PoolNoopVariant {
 }
 
 export function createPoolNoop(workers: number, threadsPerWorker: number, variant: PoolNoopVariant = {}): TaskTarget {
-  let pool: Pool | null = null;
+  const pool = libraryPool();
   let input = '';
   const prefetch = variant.prefetch ?? 0;
   const suffix = `${prefetch > 0 ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`;
@@ -30,24 +30,20 @@ export function createPoolNoop(workers: number, threadsPerWorker: number, varian
       (variant.onThread ? ', noop run on a piscina thread (MEMFD_POOL_INLINE_KINDS=), not inline on the worker main thread' : ''),
     workers: workers * threadsPerWorker,
     async setup() {
-      pool = await createPool({
+      const started = await pool.start({
         workers,
         threadsPerWorker,
         prefetch,
         workerEnv: variant.onThread ? { MEMFD_POOL_INLINE_KINDS: '' } : {},
       });
-      await pool.whenReady();
-      input = sealedDispatchBuffer(pool, 4096);
+      input = sealedDispatchBuffer(started, 4096);
     },
     async runOne() {
-      if (!pool) throw new Error('memfd-pool: not set up');
-      const job = await pool.submit({ kind: 'noop', inputs: [input] });
-      if (job.state !== 'succeeded') throw new Error(`memfd-pool: noop ${job.state}: ${job.error?.code ?? ''} ${job.error?.message ?? ''}`);
+      const job = await pool.get().submit({ kind: 'noop', inputs: [input] });
+      if (job.state !== 'succeeded') throw jobFailure('noop', job);
     },
     async teardown() {
-      const p = pool;
-      pool = null;
-      if (p) await p.close({ graceMs: 1000 });
+      await pool.close();
     },
   };
 }
