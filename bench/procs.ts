@@ -87,6 +87,43 @@ export async function stopChild(child: ChildProcess | undefined, graceMs = 3000)
   live.delete(child);
 }
 
+/**
+ * The fixture child of one target: `start` (in its setup) forks it and waits until it is ready,
+ * `stop` (in its teardown) stops it. `stop` is safe at any time (before `start`, after a failed
+ * one, twice), as targets.ts asks of every teardown.
+ */
+export interface FixtureChild {
+  /** The child from `start` until `stop`, else undefined. */
+  readonly child: ChildProcess | undefined;
+  start(args?: string[], options?: ForkOptions): Promise<{ child: ChildProcess; ready: ReadyMessage }>;
+  stop(): Promise<void>;
+}
+
+/** A FixtureChild of bench/fixtures/<name>.js; `readyTimeoutMs` and `graceMs` as in forkFixture and stopChild. */
+export function fixtureChild(name: string, timing: { readyTimeoutMs?: number; graceMs?: number } = {}): FixtureChild {
+  let child: ChildProcess | undefined;
+  return {
+    get child() {
+      return child;
+    },
+    async start(args = [], options = {}) {
+      const started = await forkFixture(name, args, options, timing.readyTimeoutMs);
+      child = started.child;
+      return started;
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      await stopChild(c, timing.graceMs);
+    },
+  };
+}
+
+/** Where a fixture server listens: http://127.0.0.1 and the `port` of its ready message. */
+export function serverBase(ready: ReadyMessage): string {
+  return `http://127.0.0.1:${Number(ready.port)}`;
+}
+
 /** Last resort at process exit: SIGKILL whatever is still running. Synchronous on purpose. */
 export function killAllChildrenSync(): void {
   for (const child of live) {

@@ -147,6 +147,13 @@ export function fillDispatchPayload(buf: Uint8Array): void {
   buf[buf.length - 1] = dispatchLastByte(buf.length);
 }
 
+/** A new Buffer of `size` bytes holding the dispatch payload: `prepare` of the copying targets. */
+export function dispatchPayload(size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  fillDispatchPayload(buf);
+  return buf;
+}
+
 /**
  * Fills a compute payload in place with a deterministic, non-repeating-looking
  * pattern (a 64 KiB block from a fixed xorshift generator, repeated). Every

@@ -4,16 +4,15 @@
  * sent with child.send — serialized into the IPC pipe (copy) and deserialized in
  * the child (copy) — and the child answers with the first and last byte.
  */
-import type { ChildProcess } from 'node:child_process';
-import { forkFixture, stopChild } from '../procs';
-import { fillDispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
+import { fixtureChild } from '../procs';
+import { dispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
 
 interface Reply extends ByteProbe {
   id: number;
 }
 
 export function createForkIpc(): DispatchTarget<Buffer> {
-  let child: ChildProcess | undefined;
+  const fixture = fixtureChild('fork-ipc-child');
   let nextId = 1;
   const pending = new Map<number, { resolve: (p: ByteProbe) => void; reject: (e: Error) => void }>();
 
@@ -26,8 +25,7 @@ export function createForkIpc(): DispatchTarget<Buffer> {
     name: 'fork-ipc',
     description: "child_process.fork with serialization: 'advanced', Buffer sent with child.send (copied)",
     async setup() {
-      const started = await forkFixture('fork-ipc-child', [], { serialization: 'advanced' });
-      child = started.child;
+      const { child } = await fixture.start([], { serialization: 'advanced' });
       child.on('message', (raw: unknown) => {
         const msg = raw as Partial<Reply>;
         if (typeof msg.id !== 'number') return;
@@ -39,13 +37,11 @@ export function createForkIpc(): DispatchTarget<Buffer> {
       child.once('exit', (code, signal) => failAll(new Error(`fork-ipc child exited (code ${code}, signal ${signal})`)));
     },
     async prepare(size) {
-      const buf = Buffer.alloc(size);
-      fillDispatchPayload(buf);
-      return buf;
+      return dispatchPayload(size);
     },
     roundTrip(buf) {
       return new Promise<ByteProbe>((resolve, reject) => {
-        const c = child;
+        const c = fixture.child;
         if (!c || !c.connected) {
           reject(new Error('fork-ipc: child not running'));
           return;
@@ -61,9 +57,7 @@ export function createForkIpc(): DispatchTarget<Buffer> {
       });
     },
     async teardown() {
-      const c = child;
-      child = undefined;
-      await stopChild(c);
+      await fixture.stop();
       failAll(new Error('fork-ipc: torn down'));
     },
   };

@@ -5,7 +5,7 @@
  */
 import { Piscina } from 'piscina';
 import { fixturePath } from '../procs';
-import { fillDispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
+import { dispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
 
 export function createPiscinaCopy(): DispatchTarget<Buffer> {
   let pool: Piscina | null = null;
@@ -17,9 +17,7 @@ export function createPiscinaCopy(): DispatchTarget<Buffer> {
       await pool.run(new Uint8Array(2), { name: 'probe' });
     },
     async prepare(size) {
-      const buf = Buffer.alloc(size);
-      fillDispatchPayload(buf);
-      return buf;
+      return dispatchPayload(size);
     },
     async roundTrip(buf): Promise<ByteProbe> {
       if (!pool) throw new Error('piscina-copy: not set up');

@@ -4,16 +4,15 @@
  * the child assembles it into one contiguous buffer (copy through the kernel),
  * reads both ends and answers with those two bytes.
  */
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { forkFixture, stopChild } from '../procs';
-import { fillDispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
+import { fixtureChild } from '../procs';
+import { dispatchPayload, type ByteProbe, type DispatchTarget } from '../targets';
 
 export function createUnixStream(): DispatchTarget<Buffer> {
-  let child: ChildProcess | undefined;
+  const fixture = fixtureChild('unix-stream-child');
   let socket: net.Socket | undefined;
   let socketPath = '';
   let replyBytes: number[] = [];
@@ -30,8 +29,7 @@ export function createUnixStream(): DispatchTarget<Buffer> {
     description: 'child process, Unix stream socket in os.tmpdir(), length-prefixed write, child reassembles (copied)',
     async setup() {
       socketPath = path.join(os.tmpdir(), `memfd-pool-bench-${process.pid}-${Date.now()}.sock`);
-      const started = await forkFixture('unix-stream-child', [socketPath]);
-      child = started.child;
+      const { child } = await fixture.start([socketPath]);
       child.once('exit', (code, signal) => fail(new Error(`unix-stream child exited (code ${code}, signal ${signal})`)));
       socket = await new Promise<net.Socket>((resolve, reject) => {
         const s = net.createConnection(socketPath);
@@ -55,9 +53,7 @@ export function createUnixStream(): DispatchTarget<Buffer> {
       socket.on('close', () => fail(new Error('unix-stream: socket closed')));
     },
     async prepare(size) {
-      const buf = Buffer.alloc(size);
-      fillDispatchPayload(buf);
-      return buf;
+      return dispatchPayload(size);
     },
     roundTrip(buf) {
       return new Promise<ByteProbe>((resolve, reject) => {
@@ -86,9 +82,7 @@ export function createUnixStream(): DispatchTarget<Buffer> {
         s.removeAllListeners('close');
         s.destroy();
       }
-      const c = child;
-      child = undefined;
-      await stopChild(c);
+      await fixture.stop();
       fail(new Error('unix-stream: torn down'));
       if (socketPath) fs.rmSync(socketPath, { force: true });
     },

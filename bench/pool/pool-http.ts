@@ -6,56 +6,52 @@
  * (untimed) by `POST /v1/buffers` and deleted (untimed) after; the body is streamed into the
  * shared mapping as it arrives.
  */
-import type { ChildProcess } from 'node:child_process';
 import type { PoolOptions } from '../../server/pool/pool';
-import { forkFixture, stopChild } from '../procs';
+import { fixtureChild, serverBase, type FixtureChild } from '../procs';
 import type { HttpTarget, UploadRequestSpec, UploadTarget } from '../targets';
 
-async function startPoolServer(pool?: PoolOptions): Promise<{ child: ChildProcess; base: string; input: string }> {
-  const started = await forkFixture('pool-server', pool ? [JSON.stringify(pool)] : [], {}, 30_000);
-  return {
-    child: started.child,
-    base: `http://127.0.0.1:${Number(started.ready.port)}`,
-    input: String(started.ready.input),
-  };
+/** bench/fixtures/pool-server, given longer than the bare servers to get ready and to stop. */
+function poolServer(): FixtureChild {
+  return fixtureChild('pool-server', { readyTimeoutMs: 30_000, graceMs: 15_000 });
+}
+
+/** Starts the app with `pool` options (default: its defaults); its base URL and its 4 KiB input's id. */
+async function startPoolServer(server: FixtureChild, pool?: PoolOptions): Promise<{ base: string; input: string }> {
+  const { ready } = await server.start(pool ? [JSON.stringify(pool)] : []);
+  return { base: serverBase(ready), input: String(ready.input) };
 }
 
 /** `prefetch` > 0: the same app with that pool option (off by default), shown next to the default. */
 export function createPoolHttp(prefetch = 0): HttpTarget {
-  let child: ChildProcess | undefined;
+  const server = poolServer();
   return {
     name: prefetch > 0 ? `memfd-pool prefetch ${prefetch}` : 'memfd-pool',
     description:
       'memfd-pool app, own process, default pool (2 workers × 1 thread here): POST /v1/jobs?wait=10000 {kind: noop, one 4 KiB input}' +
       (prefetch > 0 ? `, pool option prefetch ${prefetch} (default 0)` : ''),
     async setup() {
-      const server = await startPoolServer(prefetch > 0 ? { prefetch } : undefined);
-      child = server.child;
+      const { base, input } = await startPoolServer(server, prefetch > 0 ? { prefetch } : undefined);
       return {
-        url: `${server.base}/v1/jobs?wait=10000`,
+        url: `${base}/v1/jobs?wait=10000`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ kind: 'noop', inputs: [server.input] }),
+        body: JSON.stringify({ kind: 'noop', inputs: [input] }),
       };
     },
     async teardown() {
-      const c = child;
-      child = undefined;
-      await stopChild(c, 15_000);
+      await server.stop();
     },
   };
 }
 
 export function createPoolUpload(): UploadTarget {
-  let child: ChildProcess | undefined;
+  const server = poolServer();
   let base = '';
   return {
     name: 'memfd-pool',
     description: 'memfd-pool app, own process: PUT /v1/buffers/:id/content into a fresh buffer (streamed into the shared mapping)',
     async setup() {
-      const server = await startPoolServer();
-      child = server.child;
-      base = server.base;
+      base = (await startPoolServer(server)).base;
     },
     async prepare(size): Promise<UploadRequestSpec> {
       const res = await fetch(`${base}/v1/buffers`, {
@@ -77,9 +73,7 @@ export function createPoolUpload(): UploadTarget {
       if (res.status >= 300) throw new Error(`DELETE buffer: HTTP ${res.status}`);
     },
     async teardown() {
-      const c = child;
-      child = undefined;
-      await stopChild(c, 15_000);
+      await server.stop();
     },
   };
 }
