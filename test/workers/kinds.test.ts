@@ -3,6 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import fs from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { Value } from '@sinclair/typebox/value'
@@ -377,7 +378,7 @@ test('sort orders every dtype ascending and descending, leaving the input untouc
     const before = Buffer.from(input)
     for (const order of ['asc', 'desc'] as const) {
       const h = harness({ dtype, order }, [input])
-      assert.deepEqual(await run(sortKind, h), { count: values.length })
+      assert.deepEqual(await run(sortKind, h), { count: values.length, threads: 1 })
       const expected = [...values].sort((a, b) => order === 'asc' ? a - b : b - a)
       assert.deepEqual(decode(dtype, h.outputBytes()), expected, `${dtype} ${order}`)
       assert.equal(h.outputBytes().length, input.length)
@@ -413,6 +414,76 @@ test('sort handles negative f64 values, defaults to ascending, and works on unal
   await run(sortKind, unalignedOutput)
   assert.deepEqual(decode('i32', unalignedOutput.outputBytes()), i32Sorted)
   assert.ok(i32.equals(before), 'sorted the input in place')
+})
+
+/** Runs `fn` with MEMFD_POOL_SORT_THREADS set (the kind reads it per job), then restores it. */
+async function withSortThreads<T> (threads: number, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.MEMFD_POOL_SORT_THREADS
+  process.env.MEMFD_POOL_SORT_THREADS = String(threads)
+  try { return await fn() } finally {
+    if (saved === undefined) delete process.env.MEMFD_POOL_SORT_THREADS
+    else process.env.MEMFD_POOL_SORT_THREADS = saved
+  }
+}
+
+/**
+ * The first element at which two outputs differ, or -1. Floats compare with Object.is: NaN
+ * equals NaN whatever its payload bits (which no sort orders), -0 does not equal +0.
+ */
+function firstDifference (dtype: Dtype, a: Buffer, b: Buffer): number {
+  assert.equal(a.length, b.length)
+  if (dtype !== 'f32' && dtype !== 'f64') {
+    const at = a.findIndex((byte, i) => byte !== b[i])
+    return at === -1 ? -1 : Math.floor(at / elementSize[dtype])
+  }
+  const read = (bytes: Buffer, i: number): number => dtype === 'f32' ? bytes.readFloatLE(i * 4) : bytes.readDoubleLE(i * 8)
+  for (let i = 0; i < a.length / elementSize[dtype]; i++) if (!Object.is(read(a, i), read(b, i))) return i
+  return -1
+}
+
+const threadCount = (): number => fs.readdirSync('/proc/self/task').length
+
+test('a large sort runs in slices on helper threads and gives exactly the bytes of a serial sort', async () => {
+  // 16 MiB + 24 bytes: the slices are uneven, and 3 threads make a 3-way merge. Floats carry the
+  // values whose order only TypedArray#sort defines: NaN (last), -0 before +0, ±Infinity.
+  const size = 16 * MiB + 24
+  const threadsBefore = threadCount()
+  await withSortThreads(3, async () => {
+    for (const dtype of ['u8', 'u16', 'u32', 'i32', 'f32', 'f64'] as const) {
+      const input = randomBytes(size)
+      if (dtype === 'f32' || dtype === 'f64') {
+        const view = dtype === 'f32' ? new Float32Array(input.buffer, input.byteOffset, size / 4) : new Float64Array(input.buffer, input.byteOffset, size / 8)
+        for (let i = 0; i < view.length; i += 97) view[i] = [NaN, -0, 0, Infinity, -Infinity][i % 5]
+        // Random bits are mostly huge or NaN-like for floats: most slots get ordinary values instead.
+        for (let i = 1; i < view.length; i += 2) view[i] = (i % 1000) - 500.25
+      }
+      const before = Buffer.from(input)
+      for (const order of dtype === 'f64' ? ['asc', 'desc'] as const : ['asc'] as const) {
+        const h = harness({ dtype, order }, [input])
+        assert.deepEqual(await run(sortKind, h), { count: size / elementSize[dtype], threads: 3 })
+        // The reference: one TypedArray#sort of a copy on this thread.
+        const serial = harness({ dtype, order }, [input])
+        await withSortThreads(1, async () => await run(sortKind, serial))
+        assert.equal(firstDifference(dtype, h.outputBytes(), serial.outputBytes()), -1, `${dtype} ${order}: parallel and serial sorts differ`)
+      }
+      assert.ok(input.equals(before), `${dtype}: input was modified`)
+    }
+  })
+  // Every helper thread has exited by the time a job returns.
+  assert.equal(threadCount(), threadsBefore)
+})
+
+test('a cancelled parallel sort fails CANCELLED and stops its helper threads', async () => {
+  const threadsBefore = threadCount()
+  await withSortThreads(2, async () => {
+    const h = harness({ dtype: 'u32' as const }, [randomBytes(64 * MiB)])
+    const running = run(sortKind, h)
+    // run() returned at its first await: the helper is sorting its slice now.
+    assert.equal(threadCount(), threadsBefore + 1)
+    h.controller.abort()
+    await rejectsWithCode(running, 'CANCELLED')
+  })
+  assert.equal(threadCount(), threadsBefore)
 })
 
 test('sort and stats refuse an input that is not a whole number of elements', async () => {

@@ -7,7 +7,8 @@ import type { Pool } from '../../server/pool/pool'
 import { sealedBuffer, startPool } from '../helpers/pool'
 
 let pool: Pool
-before(async () => { pool = await startPool({ maxMemoryBytes: 2 * 1024 ** 3 }) })
+// Two sort threads whatever the machine has, so the parallel path is what the sort test checks.
+before(async () => { pool = await startPool({ maxMemoryBytes: 2 * 1024 ** 3, workerEnv: { MEMFD_POOL_SORT_THREADS: '2' } }) })
 after(async () => { await pool.close() })
 
 function bytesOf (id: string): Buffer {
@@ -82,6 +83,19 @@ test('sort and stats agree with a sort and a sum here; a misaligned length is re
   const odd = sealedBuffer(pool, Buffer.alloc(7))
   const refused = await pool.submit({ kind: 'sort', inputs: [odd], params: { dtype: 'u32' } })
   assert.equal(refused.error!.code, 'INVALID_INPUT')
+})
+
+test('a 32 MiB sort in a worker process runs on two threads and matches a sort here', async () => {
+  const values = new Int32Array(8 * 1024 * 1024)
+  crypto.randomFillSync(values)
+  const id = sealedBuffer(pool, new Uint8Array(values.buffer))
+  const sorted = await pool.submit({ kind: 'sort', inputs: [id], params: { dtype: 'i32' } })
+  assert.equal(sorted.state, 'succeeded', JSON.stringify(sorted.error))
+  assert.deepEqual(sorted.result, { count: values.length, threads: 2 })
+  const expected = Buffer.from(values.slice().sort().buffer)
+  assert.ok(bytesOf(sorted.outputs[0]).equals(expected))
+  pool.store.delete(id)
+  pool.store.delete(sorted.outputs[0])
 })
 
 test('fill: the same seed gives the same bytes; byte pattern; outputs count against the quota', async () => {

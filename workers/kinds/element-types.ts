@@ -47,6 +47,11 @@ export function directView (dtype: ElementType, bytes: Uint8Array): Elements | u
   return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / Ctor.BYTES_PER_ELEMENT)
 }
 
+/** `length` elements of `dtype` over `buffer` from `byteOffset`, in native order (shared memory too). */
+export function elementsOver (dtype: ElementType, buffer: ArrayBufferLike, byteOffset: number, length: number): Elements {
+  return new arrayTypes[dtype](buffer as ArrayBuffer, byteOffset, length)
+}
+
 /** Reorders bytes in place between little-endian and native order (a no-op on little-endian hosts). */
 function swapToNative (dtype: ElementType, bytes: Uint8Array): void {
   if (nativeIsLittleEndian) return

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { JobKind } from '../kind-api'
 import { throwIfCancelled } from './cancellation'
 import { ElementTypeSchema, copyElements, directView, elementCount, writeElements } from './element-types'
+import { sortInParallel, sortThreads } from './sort-parallel'
 
 const SortParams = Type.Object({
   dtype: ElementTypeSchema,
@@ -12,10 +13,11 @@ const SortParams = Type.Object({
 
 export const sortKind: JobKind<Static<typeof SortParams>> = {
   name: 'sort',
-  description: 'Sorts one input of little-endian numbers into a new buffer of the same length. Result: {count}.',
+  description: 'Sorts one input of little-endian numbers into a new buffer of the same length; inputs of 16 MiB ' +
+    'and more are sorted in slices on several threads and merged. Result: {count, threads}.',
   inputs: { min: 1, max: 1 },
   params: SortParams,
-  run (ctx) {
+  async run (ctx) {
     const input = ctx.inputs[0]
     const { dtype, order = 'asc' } = ctx.params
     const count = elementCount(dtype, input.length)
@@ -25,13 +27,18 @@ export const sortKind: JobKind<Static<typeof SortParams>> = {
     // directly (page-aligned memfd mappings always can on a little-endian host), else on a heap copy.
     // Never readElements(input): that may return a view of the input itself.
     let elements = directView(dtype, target)
-    if (elements !== undefined) input.copy(target)
-    else elements = copyElements(dtype, input)
-    throwIfCancelled(ctx.signal) // the sort itself cannot be interrupted; at least skip it if cancelled already
-    elements.sort()
+    const threads = sortThreads(input.length)
+    throwIfCancelled(ctx.signal) // a slice's sort cannot be interrupted; at least skip it if cancelled already
+    if (elements !== undefined && threads > 1) {
+      await sortInParallel(dtype, input, elements, threads, ctx.signal)
+    } else {
+      if (elements !== undefined) input.copy(target)
+      else elements = copyElements(dtype, input)
+      elements.sort()
+    }
     if (order === 'desc') elements.reverse()
     if (elements.buffer !== target.buffer) writeElements(dtype, elements, target)
     out.end(input.length)
-    return { count }
+    return { count, threads }
   }
 }
