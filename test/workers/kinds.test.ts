@@ -11,6 +11,7 @@ import { KindError, type JobKind, type KindContext } from '../../workers/kind-ap
 import {
   builtinKinds, checksumKind, fillKind, gunzipKind, gzipKind, noopKind, sleepKind, sortKind, statsKind
 } from '../../workers/kinds'
+import { settledCount } from '../helpers/proc'
 
 const MiB = 1024 * 1024
 
@@ -469,8 +470,9 @@ test('a large sort runs in slices on helper threads and gives exactly the bytes 
       assert.ok(input.equals(before), `${dtype}: input was modified`)
     }
   })
-  // Every helper thread has exited by the time a job returns.
-  assert.equal(threadCount(), threadsBefore)
+  // Every helper thread has exited by the time a job returns (its OS thread is joined just
+  // after the exit event, which is all terminate() waits for).
+  assert.equal(await settledCount(threadCount, threadsBefore), threadsBefore)
 })
 
 test('a cancelled parallel sort fails CANCELLED and stops its helper threads', async () => {
@@ -483,7 +485,7 @@ test('a cancelled parallel sort fails CANCELLED and stops its helper threads', a
     h.controller.abort()
     await rejectsWithCode(running, 'CANCELLED')
   })
-  assert.equal(threadCount(), threadsBefore)
+  assert.equal(await settledCount(threadCount, threadsBefore), threadsBefore)
 })
 
 test('sort and stats refuse an input that is not a whole number of elements', async () => {
