@@ -46,6 +46,7 @@ export function taskTargets(): TaskTarget[] {
     createPoolNoop(TASK_WORKERS, 1),
     // Where the time goes: the generic path (noop on a piscina thread), and the prefetch option.
     createPoolNoop(1, TASK_WORKERS, { onThread: true }),
+    createPoolNoop(1, TASK_WORKERS, { prefetch: 0 }),
     createPoolNoop(1, TASK_WORKERS, { prefetch: 16 }),
   ];
 }

@@ -18,9 +18,10 @@ export interface ThreadTask {
   maxOutputBytes: number
 }
 
+/** `runMs`: how long the job ran here, from its start on this thread to its answer. */
 export type ThreadResult =
-  | { ok: true, result: Record<string, unknown>, outputs: Array<{ fd: number, size: number }> }
-  | { ok: false, error: { code: string, message: string } }
+  | { ok: true, result: Record<string, unknown>, outputs: Array<{ fd: number, size: number }>, runMs: number }
+  | { ok: false, error: { code: string, message: string }, runMs?: number }
 
 /** What a job runs against: one per thread (and one on a worker's main thread). */
 export interface JobEnvironment {
@@ -86,6 +87,7 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
     env.cancelledEarly.delete(task.job)
     return { ok: false, error: toJobError(cancellationReason(early)) }
   }
+  const began = performance.now()
   const controller = new AbortController()
   controllers.set(task.job, controller)
   const views: Buffer[] = []
@@ -160,9 +162,9 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
     }
     outputs.length = 0 // ownership passes to the main thread with the result
     succeeded = true
-    return { ok: true, result, outputs: sealed }
+    return { ok: true, result, outputs: sealed, runMs: performance.now() - began }
   } catch (err) {
-    return { ok: false, error: toJobError(controller.signal.aborted && !(err instanceof KindError) ? controller.signal.reason : err) }
+    return { ok: false, error: toJobError(controller.signal.aborted && !(err instanceof KindError) ? controller.signal.reason : err), runMs: performance.now() - began }
   } finally {
     controllers.delete(task.job)
     for (const mapping of used) mappings.done(mapping, succeeded)

@@ -36,9 +36,12 @@ export type WorkerMessage =
   /** The job reached a thread; `fds` are the worker's local numbers for its inputs. */
   | { t: 'started', job: string, fds: number[] }
   | { t: 'progress', job: string, progress: number }
-  /** Outputs come as sealed memfds with this message, in order. */
-  | { t: 'done', job: string, ok: true, result: Record<string, unknown>, outputs: Array<{ size: number }>, fdCount: number }
-  | { t: 'done', job: string, ok: false, error: { code: string, message: string }, fdCount: 0 }
+  /**
+   * Outputs come as sealed memfds with this message, in order. `runMs`: how long the kind ran on
+   * its thread (not counting any wait for one); the server's automatic prefetch goes by it.
+   */
+  | { t: 'done', job: string, ok: true, result: Record<string, unknown>, outputs: Array<{ size: number }>, fdCount: number, runMs?: number }
+  | { t: 'done', job: string, ok: false, error: { code: string, message: string }, fdCount: 0, runMs?: number }
   /**
    * Several answers in one message (one sendmsg, one wake-up of the server): the 'done's of the
    * jobs that finished in one turn of the worker's event loop. Their descriptors come in order,

@@ -89,23 +89,22 @@ function sendRaw (data: Buffer, fds: number[]): void {
 }
 
 /**
- * When the server sends jobs ahead (`prefetch`), answers wait here until the current turn of the
- * event loop ends, then leave together in as few messages as the channel's limits allow: one
+ * While jobs sent ahead (prefetch) wait here for a thread, answers wait until the current turn of
+ * the event loop ends, then leave together in as few messages as the channel's limits allow: one
  * sendmsg, and one wake-up of the server, for all the jobs that finished in that turn. A wake-up
- * of the other process costs more than a whole no-op job on this 2-vCPU machine. Without
- * prefetch a worker has at most one job per thread, there is rarely anything to batch, and an
- * answer that waits for the end of the turn was measured to cost throughput (1 worker × 2
- * threads: 8.0k → 5.8k jobs/s): it then always leaves after the read loop, so the server's next
- * job can no longer arrive while this process is still awake. Each answer's descriptors are
- * closed once sent (send() keeps no claim: the server has its own copies).
+ * of the other process costs more than a whole no-op job on this 2-vCPU machine, and this
+ * process stays busy with the waiting jobs anyway. When no job waits, an answer leaves at once
+ * (with any held back): then there is rarely anything to batch, and an answer held to the end
+ * of the turn was measured to cost throughput (1 worker × 2 threads: 8.0k → 5.8k jobs/s), since
+ * the server's next job could no longer arrive while this process was still awake. Each
+ * answer's descriptors are closed once sent (send() keeps no claim: the server has its own).
  */
-const BATCH_ANSWERS = Number(process.env.MEMFD_POOL_PREFETCH) > 0
 const outbox: Array<{ data: Buffer, fds: number[] }> = []
 let flushScheduled = false
 
 function sendDone (message: Extract<WorkerMessage, { t: 'done' }>, fds: number[] = []): void {
   outbox.push({ data: encode(message), fds })
-  if (!BATCH_ANSWERS) {
+  if (running.size < threads) {
     flushOutbox()
     return
   }
@@ -184,9 +183,9 @@ function run (message: Extract<ServerMessage, { t: 'run' }>, fds: number[]): voi
     finish()
     if (result.ok) {
       const outputFds = result.outputs.map((o) => o.fd)
-      sendDone({ t: 'done', job: job.id, ok: true, result: result.result, outputs: result.outputs.map((o) => ({ size: o.size })), fdCount: outputFds.length }, outputFds)
+      sendDone({ t: 'done', job: job.id, ok: true, result: result.result, outputs: result.outputs.map((o) => ({ size: o.size })), fdCount: outputFds.length, runMs: result.runMs }, outputFds)
     } else {
-      sendDone({ t: 'done', job: job.id, ok: false, error: result.error, fdCount: 0 })
+      sendDone({ t: 'done', job: job.id, ok: false, error: result.error, fdCount: 0, runMs: result.runMs })
     }
   }, (err: Error) => {
     finish()

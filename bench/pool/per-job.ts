@@ -1,7 +1,7 @@
 /**
  * Per-job cost of the pool, for profiling and for before/after figures of an optimisation:
  *
- *   node dist/bench/pool/per-job.js [--workers=1] [--threads=1] [--prefetch=0] [--rounds=5] [--one=2000] [--many=20000]
+ *   node dist/bench/pool/per-job.js [--workers=1] [--threads=1] [--prefetch=N (default: the pool's auto)] [--rounds=5] [--one=2000] [--many=20000]
  *
  * Alternates, round by round, the pool (noop job with one 4 KiB sealed input) and piscina
  * (no-op task) on the same number of threads, so load on the machine hits both alike; prints
@@ -55,7 +55,7 @@ async function inFlight(run: () => Promise<unknown>, n: number, depth: number): 
 async function main(): Promise<void> {
   const workers = arg('workers', 1);
   const threads = arg('threads', 1);
-  const prefetch = arg('prefetch', 0);
+  const prefetch = process.argv.some((a) => a.startsWith('--prefetch=')) ? arg('prefetch', 0) : 'auto' as const;
   const rounds = arg('rounds', 5);
   const one = arg('one', 2000);
   const many = arg('many', 20000);
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const piscinaRun = (): Promise<unknown> => piscina.run(null, { name: 'noop' });
 
   const targets = [
-    { name: `memfd-pool ${workers}×${threads}${prefetch > 0 ? ` prefetch ${prefetch}` : ''}`, run: poolRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
+    { name: `memfd-pool ${workers}×${threads} prefetch ${prefetch}`, run: poolRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
     { name: `piscina ${total} threads`, run: piscinaRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
   ];
   const pids = [process.pid, ...pool.workerPids()];

@@ -21,16 +21,16 @@ async function startPoolServer(server: FixtureChild, pool?: PoolOptions): Promis
   return { base: serverBase(ready), input: String(ready.input) };
 }
 
-/** `prefetch` > 0: the same app with that pool option (off by default), shown next to the default. */
-export function createPoolHttp(prefetch = 0): HttpTarget {
+/** `prefetch`: the same app with that pool option (default 'auto'), shown next to the default. */
+export function createPoolHttp(prefetch?: number): HttpTarget {
   const server = poolServer();
   return {
-    name: prefetch > 0 ? `memfd-pool prefetch ${prefetch}` : 'memfd-pool',
+    name: prefetch !== undefined ? `memfd-pool prefetch ${prefetch}` : 'memfd-pool',
     description:
       'memfd-pool app, own process, default pool (2 workers × 1 thread here): POST /v1/jobs?wait=10000 {kind: noop, one 4 KiB input}' +
-      (prefetch > 0 ? `, pool option prefetch ${prefetch} (default 0)` : ''),
+      (prefetch !== undefined ? `, pool option prefetch ${prefetch} (default 'auto')` : ''),
     async setup() {
-      const { base, input } = await startPoolServer(server, prefetch > 0 ? { prefetch } : undefined);
+      const { base, input } = await startPoolServer(server, prefetch !== undefined ? { prefetch } : undefined);
       return {
         url: `${base}/v1/jobs?wait=10000`,
         method: 'POST',

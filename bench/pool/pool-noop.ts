@@ -4,7 +4,8 @@
  * `threadsPerWorker` threads — registered with the same number of threads as piscina-noop, both
  * ways (one process with all of them, or one process each), with the pool's defaults, plus two
  * variants that say where the time goes:
- *  - `prefetch`: jobs sent to a worker ahead of a free thread (an explicit option, off by default);
+ *  - `prefetch`: jobs sent to a worker ahead of a free thread, for every kind (a number), or never
+ *    (0); by default ('auto') only jobs of kinds that run under 1 ms go ahead;
  *  - `onThread`: noop on a piscina thread like any other kind (MEMFD_POOL_INLINE_KINDS=''), where
  *    by default the worker runs this O(1) built-in kind on its main thread.
  */
@@ -20,20 +21,20 @@ export interface PoolNoopVariant {
 export function createPoolNoop(workers: number, threadsPerWorker: number, variant: PoolNoopVariant = {}): TaskTarget {
   const pool = libraryPool();
   let input = '';
-  const prefetch = variant.prefetch ?? 0;
-  const suffix = `${prefetch > 0 ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`;
+  const prefetch = variant.prefetch;
+  const suffix = `${prefetch !== undefined ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`;
   return {
     name: `memfd-pool ${workers}×${threadsPerWorker}${suffix}`,
     description:
       `memfd-pool library API, ${workers} worker process(es) × ${threadsPerWorker} thread(s), noop job with one 4 KiB sealed input` +
-      (prefetch > 0 ? `, prefetch ${prefetch} (option, default 0)` : '') +
+      (prefetch !== undefined ? `, prefetch ${prefetch} (option, default 'auto')` : '') +
       (variant.onThread ? ', noop run on a piscina thread (MEMFD_POOL_INLINE_KINDS=), not inline on the worker main thread' : ''),
     workers: workers * threadsPerWorker,
     async setup() {
       const started = await pool.start({
         workers,
         threadsPerWorker,
-        prefetch,
+        ...(prefetch !== undefined ? { prefetch } : {}),
         workerEnv: variant.onThread ? { MEMFD_POOL_INLINE_KINDS: '' } : {},
       });
       input = sealedDispatchBuffer(started, 4096);

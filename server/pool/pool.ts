@@ -27,13 +27,18 @@ export interface PoolOptions {
   /** piscina threads per worker = jobs a worker runs at once (default 1). */
   threadsPerWorker?: number
   /**
-   * Jobs sent to a worker ahead of a free thread, where they wait in the worker's own queue
-   * (default 0). More in flight per worker means fewer round trips spent waiting: several jobs and
-   * answers per wake-up. Off by default because a prefetched job is committed to its worker: it
-   * waits there behind longer jobs even if another worker goes idle, and it counts as running
-   * (its `startedAt` and `timeoutMs` start) from when it was sent. Worth it for many short jobs.
+   * Jobs sent to a worker ahead of a free thread, where they wait in the worker's own queue. More
+   * in flight per worker means fewer round trips spent waiting: several jobs and answers per
+   * wake-up. But a job sent ahead is committed to its worker: it waits there behind the jobs
+   * before it even if another worker goes idle, and it counts as running (its `startedAt` and
+   * `timeoutMs` start) from when it was sent.
+   *
+   * `'auto'` (default): only short jobs go ahead — of kinds whose recent runs took under
+   * SHORT_RUN_MS on their thread — up to AUTO_PREFETCH per worker, and only to a worker that is
+   * running nothing but such jobs, so no job ever waits behind a long one. A number: that many
+   * ahead of the threads, whatever the kind. 0: never.
    */
-  prefetch?: number
+  prefetch?: number | 'auto'
   /** Total bytes all buffers may hold (default: half of physical memory). */
   maxMemoryBytes?: number
   /** Largest single buffer (default and ceiling: the quota, at most 4 GiB). */
@@ -59,7 +64,7 @@ export interface PoolOptions {
 export interface ResolvedPoolOptions {
   workers: number
   threadsPerWorker: number
-  prefetch: number
+  prefetch: number | 'auto'
   maxMemoryBytes: number
   maxBufferBytes: number
   maxQueue: number
@@ -69,6 +74,12 @@ export interface ResolvedPoolOptions {
 }
 
 const TERMINAL: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled'])
+/** `prefetch: 'auto'`: a kind is short while its runs average (EWMA) under this, on the thread. */
+export const SHORT_RUN_MS = 1
+/** `prefetch: 'auto'`: runs of a kind seen before it can count as short. */
+const SHORT_RUN_SAMPLES = 8
+/** `prefetch: 'auto'`: short jobs sent to a worker ahead of its threads (measured best for no-ops). */
+export const AUTO_PREFETCH = 16
 const PROGRESS_EVENTS_PER_SECOND = 10
 
 interface JobRecord {
@@ -84,12 +95,15 @@ interface JobRecord {
   lastProgressEvent: number
 }
 
+/** How long a kind's jobs run on their thread: an exponentially weighted mean. */
+interface RunTimes { meanMs: number, samples: number }
+
 export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOptions {
   const maxMemoryBytes = options.maxMemoryBytes ?? Math.floor(os.totalmem() / 2)
   return {
     workers: options.workers ?? Math.max(1, os.availableParallelism()),
     threadsPerWorker: options.threadsPerWorker ?? 1,
-    prefetch: Math.max(0, Math.floor(options.prefetch ?? 0)),
+    prefetch: options.prefetch === undefined || options.prefetch === 'auto' ? 'auto' : Math.max(0, Math.floor(options.prefetch)),
     maxMemoryBytes,
     maxBufferBytes: Math.min(options.maxBufferBytes ?? maxMemoryBytes, maxMemoryBytes, 4 * 1024 ** 3),
     maxQueue: options.maxQueue ?? 10_000,
@@ -107,6 +121,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   #kinds: Map<string, JobKind>
   #checks = new Map<string, TypeCheck<TSchema>>()
   #jobs = new Map<string, JobRecord>()
+  /** Per kind, how long its jobs ran on their threads (prefetch 'auto' goes by it). */
+  #runTimes = new Map<string, RunTimes>()
   /** Live buffers each worker was sent as an input (it may keep them mapped between jobs). */
   #mappedBy = new Map<string, Set<WorkerSlot>>()
   #dispatchPending = false
@@ -140,7 +156,6 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     this.#supervisor = new Supervisor({
       workers: this.options.workers,
       threadsPerWorker: this.options.threadsPerWorker,
-      prefetch: this.options.prefetch,
       kindsDir: this.options.kindsDir,
       env: options.workerEnv,
       script: options.workerScript,
@@ -332,14 +347,47 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   // ---- dispatch --------------------------------------------------------------------------
 
+  /** Whether jobs of `kind` have lately run under SHORT_RUN_MS (prefetch 'auto'). */
+  #isShort (kind: string): boolean {
+    const times = this.#runTimes.get(kind)
+    return times !== undefined && times.samples >= SHORT_RUN_SAMPLES && times.meanMs < SHORT_RUN_MS
+  }
+
+  #observeRun (kind: string, runMs: unknown): void {
+    if (typeof runMs !== 'number' || !Number.isFinite(runMs) || runMs < 0) return
+    const times = this.#runTimes.get(kind)
+    if (times === undefined) this.#runTimes.set(kind, { meanMs: runMs, samples: 1 })
+    else {
+      times.meanMs += (runMs - times.meanMs) * 0.2
+      times.samples++
+    }
+  }
+
+  /** Whether `slot` may take `record` now, with `batch` already on its way to it in this pass. */
+  #accepts (slot: WorkerSlot, record: JobRecord, batch: JobRecord[] | undefined): boolean {
+    if (slot.state !== 'ready') return false
+    const load = slot.running.size + (batch?.length ?? 0)
+    if (load < slot.threads) return true
+    const prefetch = this.options.prefetch
+    if (prefetch !== 'auto') return load < slot.threads + prefetch
+    // Ahead of the threads only short behind short: nothing may wait behind a long job.
+    if (load >= slot.threads + AUTO_PREFETCH || !this.#isShort(record.info.kind)) return false
+    for (const id of slot.running) {
+      const other = this.#jobs.get(id)
+      if (other !== undefined && !this.#isShort(other.info.kind)) return false
+    }
+    return batch === undefined || batch.every((other) => this.#isShort(other.info.kind))
+  }
+
   #dispatch (): void {
     // The jobs one worker gets in this pass leave together (#start): one message, one wake-up.
     const batches = new Map<WorkerSlot, JobRecord[]>()
     const load = (slot: WorkerSlot): number => slot.running.size + (batches.get(slot)?.length ?? 0)
     while (this.#queue.length > 0) {
+      const head = this.#queue[0]
       let best: WorkerSlot | null = null
       for (const slot of this.#supervisor.slots) {
-        if (slot.state !== 'ready' || load(slot) >= slot.threads + this.options.prefetch) continue
+        if (!this.#accepts(slot, head, batches.get(slot))) continue
         if (best === null || load(slot) < load(best)) best = slot
       }
       if (best === null) break
@@ -482,6 +530,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   }
 
   #onDone (record: JobRecord, message: Extract<WorkerMessage, { t: 'done' }>, fds: number[]): void {
+    if (record.stopping === null) this.#observeRun(record.info.kind, message.runMs)
     if (!message.ok) {
       for (const fd of fds) native.close(fd)
       const error = message.error ?? { code: 'HANDLER_ERROR', message: 'The job failed' }
@@ -555,6 +604,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   }
 
   #finish (record: JobRecord, state: JobState, error: JobError | null): void {
+    // A worker that had jobs waiting for its threads answers in batches (worker-process.ts).
+    const batched = record.slot !== null && record.slot.running.size > record.slot.threads
     this.#detach(record)
     for (const lease of record.leases.splice(0)) lease.release()
     const info = record.info
@@ -569,9 +620,9 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     for (const wake of record.waiters.splice(0)) wake()
     this.#finished.push(info.id)
     while (this.#finished.length > this.options.historySize) this.#jobs.delete(this.#finished.shift()!)
-    // With prefetch, answers come in batches: refill the worker once per batch, in one message.
-    // Without, a worker has nothing to batch, and dispatching at once measured faster.
-    if (this.options.prefetch > 0) this.#dispatchSoon()
+    // Answers of a batch: refill the worker once per batch, in one message. A lone answer: a
+    // worker has nothing to batch then, and dispatching at once measured faster.
+    if (batched) this.#dispatchSoon()
     else this.#dispatch()
   }
 

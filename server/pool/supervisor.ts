@@ -27,8 +27,6 @@ function workerExecArgv (env: Record<string, string | undefined>): string[] {
 export interface SupervisorOptions {
   workers: number
   threadsPerWorker: number
-  /** Jobs the pool sends ahead of free threads (the worker batches its answers when > 0). */
-  prefetch?: number
   kindsDir: string | null
   /** Extra environment for workers (tests set the cancellation grace). */
   env?: Record<string, string>
@@ -113,7 +111,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           ...process.env,
           ...this.#options.env,
           MEMFD_POOL_THREADS: String(slot.threads),
-          MEMFD_POOL_PREFETCH: String(this.#options.prefetch ?? 0),
           MEMFD_POOL_KINDS_DIR: this.#options.kindsDir ?? ''
         }
       })

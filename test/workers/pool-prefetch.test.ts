@@ -1,14 +1,51 @@
-// `prefetch`: jobs sent to a worker ahead of a free thread. Off by default (a job waits in the
-// pool's queue until a thread is free); when set, they wait in the worker and still finish,
-// and a prefetched job that has not reached a thread can be cancelled.
+// `prefetch`: jobs sent to a worker ahead of a free thread. By default ('auto') only jobs of kinds
+// that have been running under SHORT_RUN_MS go ahead, and only to a worker running nothing else;
+// other jobs wait in the pool's queue until a thread is free. A number sends that many ahead
+// whatever the kind; they wait in the worker and still finish, and a job sent ahead that has not
+// reached a thread can be cancelled.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { AUTO_PREFETCH } from '../../server/pool/pool'
 import { startPool } from '../helpers/pool'
 
-test('default: a worker gets one job per thread; the rest stay queued in the pool', async (t) => {
+test('default: a worker gets one job per thread of a kind not known to be short; the rest stay queued in the pool', async (t) => {
   const pool = await startPool({ workers: 1, threadsPerWorker: 1 })
   t.after(() => pool.close())
+  assert.equal(pool.options.prefetch, 'auto')
   const jobs = [0, 1, 2].map(() => pool.enqueue({ kind: 'sleep', params: { ms: 50 } }))
+  assert.deepEqual(jobs.map((j) => j.state), ['running', 'queued', 'queued'])
+  for (const job of jobs) assert.equal((await pool.wait(job.id, 10_000)).state, 'succeeded')
+})
+
+test('auto: once noop is known to be short, noops go ahead to a worker running only noops, never behind a long job', async (t) => {
+  const pool = await startPool({ workers: 1, threadsPerWorker: 1 })
+  t.after(() => pool.close())
+  // Nothing is known of a kind at first: one job per thread.
+  const first = [0, 1].map(() => pool.enqueue({ kind: 'noop' }))
+  assert.deepEqual(first.map((j) => j.state), ['running', 'queued'])
+  for (const job of first) await pool.wait(job.id, 10_000)
+  // The worker reports each job's run time; after a few, noop counts as short.
+  for (let i = 0; i < 8; i++) assert.equal((await pool.submit({ kind: 'noop' })).state, 'succeeded')
+
+  const burst = Array.from({ length: AUTO_PREFETCH + 3 }, () => pool.enqueue({ kind: 'noop' }))
+  // One on the thread, AUTO_PREFETCH ahead of it, the rest in the pool's queue.
+  assert.deepEqual(burst.map((j) => j.state), burst.map((_, i) => i <= AUTO_PREFETCH ? 'running' : 'queued'))
+  for (const job of burst) assert.equal((await pool.wait(job.id, 10_000)).state, 'succeeded')
+
+  // Behind a long job nothing goes ahead: the noops wait in the pool until the thread is free.
+  const long = pool.enqueue({ kind: 'sleep', params: { ms: 200 } })
+  const after = [0, 1, 2].map(() => pool.enqueue({ kind: 'noop' }))
+  assert.equal(long.state, 'running')
+  assert.deepEqual(after.map((j) => j.state), ['queued', 'queued', 'queued'])
+  assert.equal((await pool.wait(long.id, 10_000)).state, 'succeeded')
+  for (const job of after) assert.equal((await pool.wait(job.id, 10_000)).state, 'succeeded')
+})
+
+test('prefetch 0: never ahead, even for a short kind', async (t) => {
+  const pool = await startPool({ workers: 1, threadsPerWorker: 1, prefetch: 0 })
+  t.after(() => pool.close())
+  for (let i = 0; i < 10; i++) await pool.submit({ kind: 'noop' })
+  const jobs = [0, 1, 2].map(() => pool.enqueue({ kind: 'noop' }))
   assert.deepEqual(jobs.map((j) => j.state), ['running', 'queued', 'queued'])
   for (const job of jobs) assert.equal((await pool.wait(job.id, 10_000)).state, 'succeeded')
 })
