@@ -49,7 +49,7 @@ export function createPoolUpload(): UploadTarget {
   let base = '';
   return {
     name: 'memfd-pool',
-    description: 'memfd-pool app, own process: PUT /v1/buffers/:id/content into a fresh buffer (streamed into the shared mapping)',
+    description: 'memfd-pool app, own process: PUT /v1/buffers/:id/content into a fresh buffer (written into the memfd with pwrite as it arrives)',
     async setup() {
       base = (await startPoolServer(server)).base;
     },
