@@ -34,6 +34,7 @@ async function main (): Promise<void> {
       maxMemoryBytes: config.maxMemoryBytes,
       maxBufferBytes: config.maxBufferBytes,
       maxQueue: config.maxQueue,
+      prefetch: config.prefetch,
       kindsDir: config.kindsDir
     },
     token: config.token,

@@ -40,7 +40,7 @@ test('sizes: plain bytes, binary and decimal suffixes, fractions', () => {
 test('every flag, in both --flag value and --flag=value forms', () => {
   const config = parseConfig([
     '--port', '9000', '--host=0.0.0.0', '--workers', '3', '--threads-per-worker', '2', '--max-memory', '2GiB',
-    '--max-buffer=256MiB', '--max-queue', '50', '--kinds', 'my-kinds', '--attach-socket', '/tmp/a.sock',
+    '--max-buffer=256MiB', '--max-queue', '50', '--prefetch', '4', '--kinds', 'my-kinds', '--attach-socket', '/tmp/a.sock',
     '--token', 'abc', '--metrics-auth', '--grace-ms', '0', '--log-level', 'debug'
   ], {}, MACHINE)
   assert.deepEqual(config, {
@@ -51,6 +51,7 @@ test('every flag, in both --flag value and --flag=value forms', () => {
     maxMemoryBytes: 2 * GiB,
     maxBufferBytes: 256 * 1024 ** 2,
     maxQueue: 50,
+    prefetch: 4,
     kindsDir: path.resolve('my-kinds'),
     attachSocket: '/tmp/a.sock',
     token: 'abc',
@@ -90,6 +91,9 @@ test('PORT and HOST are read when the MEMFD_POOL_ ones are absent; empty variabl
   assert.equal(parseConfig([], { PORT: '3000', MEMFD_POOL_PORT: '3001' }, MACHINE).port, 3001)
   assert.equal(parseConfig([], { MEMFD_POOL_TOKEN: '' }, MACHINE).token, undefined)
   assert.equal(parseConfig(['--token', ''], {}, MACHINE).token, undefined)
+  assert.equal(parseConfig([], { MEMFD_POOL_PREFETCH: 'auto' }, MACHINE).prefetch, 'auto')
+  assert.equal(parseConfig([], { MEMFD_POOL_PREFETCH: '0' }, MACHINE).prefetch, 0)
+  assert.equal(parseConfig([], {}, MACHINE).prefetch, undefined)
 })
 
 test('refusals name the flag or variable', () => {
@@ -103,6 +107,7 @@ test('refusals name the flag or variable', () => {
     [['--max-memory', 'lots'], {}, /--max-memory: "lots" is not a size/],
     [[], { MEMFD_POOL_MAX_QUEUE: '-5' }, /MEMFD_POOL_MAX_QUEUE: "-5" is not a whole number/],
     [['--log-level', 'loud'], {}, /--log-level: "loud" is not one of/],
+    [['--prefetch', 'eager'], {}, /--prefetch: "eager" is not a whole number/],
     [['--metrics-auth=maybe'], {}, /--metrics-auth: "maybe" is not a boolean/],
     [['--max-buffer', '8GiB'], {}, /cannot exceed 4294967296 bytes/],
     [['--max-memory', '1GiB', '--max-buffer', '2GiB'], {}, /--max-buffer \(2147483648\) cannot exceed --max-memory \(1073741824\)/]
