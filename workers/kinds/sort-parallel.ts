@@ -7,7 +7,8 @@
 //
 // The helpers use cores beyond the worker's own thread for the duration of the sort, like any
 // multi-threaded library a kind might call; MEMFD_POOL_SORT_THREADS caps them (default: what
-// os.availableParallelism() reports, at most 8).
+// os.availableParallelism() reports, at most 8). The scratch memory (as large as the input) is
+// outside the pool's quota, so a machine with less than twice that available sorts serially.
 import os from 'node:os'
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -25,6 +26,9 @@ const MERGE_STRIDE = 1 << 20
 /** How many threads a sort of `byteLength` bytes uses (1: no helpers). */
 export function sortThreads (byteLength: number): number {
   if (byteLength < PARALLEL_MIN_BYTES) return 1
+  // The scratch copy is memory outside the pool's quota: sort in place (serially) rather than
+  // push a machine that has little left into the OOM killer.
+  if (os.freemem() < 2 * byteLength) return 1
   const configured = Number(process.env.MEMFD_POOL_SORT_THREADS)
   const wanted = Number.isSafeInteger(configured) && configured > 0 ? configured : os.availableParallelism()
   return Math.max(1, Math.min(wanted, MAX_THREADS))
