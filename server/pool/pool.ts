@@ -31,7 +31,7 @@ export interface PoolOptions {
    * in flight per worker means fewer round trips spent waiting: several jobs and answers per
    * wake-up. But a job sent ahead is committed to its worker: it waits there behind the jobs
    * before it even if another worker goes idle, and it counts as running (its `startedAt` and
-   * `timeoutMs` start) from when it was sent.
+   * `timeoutMs` start, and a crash of its worker uses up an attempt) from when it was sent.
    *
    * `'auto'` (default): only short jobs go ahead — of kinds whose recent runs took under
    * SHORT_RUN_MS on their thread — up to AUTO_PREFETCH per worker, and only to a worker that is
