@@ -34,6 +34,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported Content-Type' },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   NOT_READY: { status: 503, message: 'The worker processes are still starting' },
+  RESOURCE_EXHAUSTED: { status: 503, message: 'The server is at its open-file limit; retry later' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' }
 } as const satisfies Record<string, ErrorDefinition>
 

@@ -69,6 +69,17 @@ function hasReaderSeals (seals: native.SealName[]): boolean {
   return seals.includes('shrink') && seals.includes('grow') && (seals.includes('write') || seals.includes('future-write'))
 }
 
+/** native.reopenReadOnly, with running out of descriptors said in the pool's terms. */
+function reopenReadOnly (fd: number): number {
+  try {
+    return native.reopenReadOnly(fd)
+  } catch (err) {
+    const code = (err as native.SystemError).code
+    if (code === 'EMFILE' || code === 'ENFILE') throw new PoolError('RESOURCE_EXHAUSTED', `The server is at its open-file limit (${code})`)
+    throw err
+  }
+}
+
 export class BufferStore extends EventEmitter<BufferStoreEvents> {
   readonly maxMemoryBytes: number
   readonly maxBufferBytes: number
@@ -151,7 +162,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       size = native.fileSize(fd)
       this.#checkSize(size)
       // Sealed already: the store keeps a read-only descriptor, as for a buffer sealed here.
-      readOnly = native.reopenReadOnly(fd)
+      readOnly = reopenReadOnly(fd)
     } catch (err) {
       native.close(fd)
       throw err
@@ -248,6 +259,10 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   seal (id: string): BufferInfo {
     const record = this.#lookup(id)
     if (record.sealed) return this.#info(record)
+    // From now on nothing writes through the store's descriptor: it keeps a read-only one
+    // instead. Opened first, so that running out of descriptors (EMFILE) refuses the seal before
+    // the kernel has it, and the buffer stays as it was: unsealed and writable.
+    const readOnly = reopenReadOnly(record.fd)
     try {
       native.addSeals(record.fd, ['shrink', 'grow', 'future-write'])
     } catch (err) {
@@ -255,12 +270,10 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       // write-sealed is as good as our seal; `seal` alone (no more seals allowed) is not.
       const seals = native.getSeals(record.fd)
       if (!hasReaderSeals(seals)) {
+        native.close(readOnly)
         throw new PoolError('SEAL_REFUSED', `Buffer ${id} cannot be sealed: another holder forbade new seals (${(err as native.SystemError).code})`)
       }
     }
-    // From now on nothing writes through the store's descriptor: keep a read-only one instead.
-    // A failed reopen (EMFILE) leaves the record as it was, so the seal can be asked for again.
-    const readOnly = native.reopenReadOnly(record.fd)
     native.close(record.fd)
     record.fd = readOnly
     record.sealed = true

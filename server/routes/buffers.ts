@@ -53,7 +53,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         201: ref(BufferSchema, { description: 'The new buffer' }),
         ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
-          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED')
+          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request, reply) => {
@@ -95,7 +95,10 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Adds the shrink, grow and write seals: nobody can resize it or change its bytes again, ' +
         'and jobs may read it. Idempotent.',
       params: BufferIdParams,
-      response: { 200: ref(BufferSchema, { description: 'The sealed buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+      response: {
+        200: ref(BufferSchema, { description: 'The sealed buffer' }),
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'RESOURCE_EXHAUSTED')
+      }
     }
   }, async (request) => store.seal(request.params.id))
 

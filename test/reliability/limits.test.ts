@@ -29,6 +29,39 @@ test('a worker at RLIMIT_NOFILE fails the job RESOURCE_EXHAUSTED, not a hang; it
   assert.equal(pool.workerPids()[0], pid, 'the same worker, still alive')
 })
 
+test('the server at its own open-file limit: sealing fails RESOURCE_EXHAUSTED and changes nothing; it works once there is room', async (t) => {
+  const pool = await startPool({ workers: 1 })
+  t.after(() => pool.close())
+  const id = pool.store.create({ size: 4096 }).id
+  pool.store.write(id, 0, Buffer.from('room'))
+  // Sealing swaps the store's descriptor for a read-only reopen: it needs one free descriptor.
+  // Lower this process's soft limit a little above what it uses, then take every free slot.
+  const [soft, hard] = execFileSync('prlimit', [`--pid=${process.pid}`, '--nofile', '--noheadings', '--raw', '--output=SOFT,HARD'], { encoding: 'utf8' }).trim().split(/\s+/)
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${countFds() + 32}:${hard}`])
+  const fillers: number[] = []
+  try {
+    for (;;) fillers.push(fs.openSync('/dev/null', 'r'))
+  } catch (err) {
+    assert.equal((err as NodeJS.ErrnoException).code, 'EMFILE')
+  }
+  let refusal: unknown
+  try {
+    pool.store.seal(id)
+  } catch (err) {
+    refusal = err
+  } finally {
+    for (const fd of fillers) fs.closeSync(fd)
+    execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${soft}:${hard}`])
+  }
+  assert.equal((refusal as { code?: string } | undefined)?.code, 'RESOURCE_EXHAUSTED', String(refusal))
+  assert.equal(pool.store.get(id).sealed, false, 'still unsealed, still writable')
+  pool.store.write(id, 4, Buffer.from('!'))
+  const sealed = pool.store.seal(id)
+  assert.equal(sealed.sealed, true)
+  const job = await pool.submit({ kind: 'checksum', inputs: [id], params: { algorithm: 'sha256', length: 5 } })
+  assert.equal(job.result!.digest, crypto.createHash('sha256').update('room!').digest('hex'))
+})
+
 test('concurrent creates never pass the quota together', async (t) => {
   const pool = await startPool({ workers: 1, maxMemoryBytes: 10 * 1024 * 1024 })
   t.after(() => pool.close())
