@@ -36,6 +36,7 @@ test('the server at its own open-file limit: sealing fails RESOURCE_EXHAUSTED an
   pool.store.write(id, 0, Buffer.from('room'))
   // Sealing swaps the store's descriptor for a read-only reopen: it needs one free descriptor.
   // Lower this process's soft limit a little above what it uses, then take every free slot.
+  const fdsBefore = countFds()
   const [soft, hard] = execFileSync('prlimit', [`--pid=${process.pid}`, '--nofile', '--noheadings', '--raw', '--output=SOFT,HARD'], { encoding: 'utf8' }).trim().split(/\s+/)
   execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${countFds() + 32}:${hard}`])
   const fillers: number[] = []
@@ -55,9 +56,11 @@ test('the server at its own open-file limit: sealing fails RESOURCE_EXHAUSTED an
   }
   assert.equal((refusal as { code?: string } | undefined)?.code, 'RESOURCE_EXHAUSTED', String(refusal))
   assert.equal(pool.store.get(id).sealed, false, 'still unsealed, still writable')
+  assert.equal(countFds(), fdsBefore, 'no descriptor left behind by the refusal')
   pool.store.write(id, 4, Buffer.from('!'))
   const sealed = pool.store.seal(id)
   assert.equal(sealed.sealed, true)
+  assert.equal(countFds(), fdsBefore, 'the writable descriptor was swapped for the read-only one, not added to')
   const job = await pool.submit({ kind: 'checksum', inputs: [id], params: { algorithm: 'sha256', length: 5 } })
   assert.equal(job.result!.digest, crypto.createHash('sha256').update('room!').digest('hex'))
 })
