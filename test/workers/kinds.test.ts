@@ -478,12 +478,22 @@ test('a large sort runs in slices on helper threads and gives exactly the bytes 
 test('a cancelled parallel sort fails CANCELLED and stops its helper threads', async () => {
   const threadsBefore = threadCount()
   await withSortThreads(2, async () => {
-    const h = harness({ dtype: 'u32' as const }, [randomBytes(64 * MiB)])
-    const running = run(sortKind, h)
-    // run() returned at its first await: the helper is sorting its slice now.
-    assert.equal(threadCount(), threadsBefore + 1)
-    h.controller.abort()
-    await rejectsWithCode(running, 'CANCELLED')
+    // Cancelled at its first progress report, right after the helper thread has started on its
+    // slice: the helper's end is then awaited as a cancellation, and the helper is stopped.
+    const h = harness({ dtype: 'u32' as const }, [randomBytes(32 * MiB)], {
+      onProgress: (_fraction, controller) => controller.abort()
+    })
+    await rejectsWithCode(run(sortKind, h), 'CANCELLED')
+    assert.deepEqual(h.progress, [0.05], 'cancelled as the slices started, before any merge')
+  })
+  assert.equal(await settledCount(threadCount, threadsBefore), threadsBefore)
+  // The same when the cancel comes during the merge.
+  await withSortThreads(2, async () => {
+    const h = harness({ dtype: 'u32' as const }, [randomBytes(32 * MiB)], {
+      onProgress: (fraction, controller) => { if (fraction > 0.7) controller.abort() }
+    })
+    await rejectsWithCode(run(sortKind, h), 'CANCELLED')
+    assert.ok(h.progress.some((f) => f > 0.7 && f < 1), h.progress.join())
   })
   assert.equal(await settledCount(threadCount, threadsBefore), threadsBefore)
 })

@@ -12,7 +12,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { KindError } from '../kind-api'
+import { KindError, type KindContext } from '../kind-api'
 import { cancellationError, throwIfCancelled } from './cancellation'
 import { elementsOver, type ElementType, type Elements } from './element-types'
 import type { SortPart } from './sort-part'
@@ -20,6 +20,12 @@ import type { SortPart } from './sort-part'
 /** Inputs smaller than this are sorted on the job's thread alone. */
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 const MAX_THREADS = 8
+/** What the sort needs of its job: the signal and a progress report. */
+export type SortJob = Pick<KindContext<unknown>, 'signal' | 'progress'>
+
+/** Progress reported when the slices start sorting, and when the merge starts. */
+const SORTING = 0.05
+const MERGING = 0.7
 /** Elements merged between two looks at the job's signal. */
 const MERGE_STRIDE = 1 << 20
 
@@ -62,7 +68,8 @@ function sortOnHelper (part: SortPart, signal: AbortSignal): { done: Promise<voi
  * Sorts the little-endian elements of `input` ascending into `target` (a direct view of the
  * output, as many elements) using `threads` threads.
  */
-export async function sortInParallel (dtype: ElementType, input: Buffer, target: Elements, threads: number, signal: AbortSignal): Promise<void> {
+export async function sortInParallel (dtype: ElementType, input: Buffer, target: Elements, threads: number, job: SortJob): Promise<void> {
+  const { signal } = job
   const count = target.length
   const size = target.BYTES_PER_ELEMENT
   const scratch = new SharedArrayBuffer(count * size)
@@ -71,6 +78,7 @@ export async function sortInParallel (dtype: ElementType, input: Buffer, target:
   const runs = bounds.slice(0, -1).map((start, i) => elementsOver(dtype, scratch, start * size, bounds[i + 1] - start))
 
   const helpers = runs.slice(1).map((run, i) => sortOnHelper({ scratch, dtype, start: bounds[i + 1], count: run.length }, signal))
+  job.progress(SORTING)
   try {
     runs[0].sort()
     await Promise.all(helpers.map(async (h) => await h.done))
@@ -79,13 +87,15 @@ export async function sortInParallel (dtype: ElementType, input: Buffer, target:
     await Promise.all(helpers.map(async (h) => await h.stop()))
   }
   throwIfCancelled(signal)
-  await merge(runs, target, dtype === 'f32' || dtype === 'f64', signal)
+  job.progress(MERGING)
+  await merge(runs, target, dtype === 'f32' || dtype === 'f64', job)
 }
 
-/** Lets a cancel reach this thread (it arrives as a message), and stops here if it did. */
-async function yieldAndCheck (signal: AbortSignal): Promise<void> {
+/** Reports the merge's progress, lets a cancel reach this thread (it arrives as a message), and stops here if it did. */
+async function mergeCheckpoint (job: SortJob, merged: number, total: number): Promise<void> {
+  job.progress(MERGING + (1 - MERGING) * merged / total)
   await new Promise((resolve) => setImmediate(resolve))
-  throwIfCancelled(signal)
+  throwIfCancelled(job.signal)
 }
 
 /**
@@ -93,12 +103,12 @@ async function yieldAndCheck (signal: AbortSignal): Promise<void> {
  * common case) get a loop of their own with the comparison inlined: the general k-way loop costs
  * a call per element and made the merge several times slower than the loop below.
  */
-async function merge (runs: Elements[], target: Elements, floats: boolean, signal: AbortSignal): Promise<void> {
-  if (runs.length === 2) await mergeTwo(runs[0], runs[1], target, floats, signal)
-  else await mergeMany(runs, target, floats ? floatBefore : intBefore, signal)
+async function merge (runs: Elements[], target: Elements, floats: boolean, job: SortJob): Promise<void> {
+  if (runs.length === 2) await mergeTwo(runs[0], runs[1], target, floats, job)
+  else await mergeMany(runs, target, floats ? floatBefore : intBefore, job)
 }
 
-async function mergeTwo (a: Elements, b: Elements, target: Elements, floats: boolean, signal: AbortSignal): Promise<void> {
+async function mergeTwo (a: Elements, b: Elements, target: Elements, floats: boolean, job: SortJob): Promise<void> {
   let i = 0
   let j = 0
   let w = 0
@@ -115,13 +125,13 @@ async function mergeTwo (a: Elements, b: Elements, target: Elements, floats: boo
         target[w++] = takeB ? b[j++] : a[i++]
       }
     }
-    await yieldAndCheck(signal)
+    await mergeCheckpoint(job, w, target.length)
   }
   // One run is used up: the rest of the other is already in order.
   target.set(i < a.length ? a.subarray(i) : b.subarray(j), w)
 }
 
-async function mergeMany (runs: Elements[], target: Elements, before: (a: number, b: number) => boolean, signal: AbortSignal): Promise<void> {
+async function mergeMany (runs: Elements[], target: Elements, before: (a: number, b: number) => boolean, job: SortJob): Promise<void> {
   const heads = runs.map(() => 0)
   let written = 0
   while (written < target.length) {
@@ -134,6 +144,6 @@ async function mergeMany (runs: Elements[], target: Elements, before: (a: number
       }
       target[written++] = runs[best][heads[best]++]
     }
-    await yieldAndCheck(signal)
+    await mergeCheckpoint(job, written, target.length)
   }
 }

@@ -30,7 +30,7 @@ export const sortKind: JobKind<Static<typeof SortParams>> = {
     const threads = sortThreads(input.length)
     throwIfCancelled(ctx.signal) // a slice's sort cannot be interrupted; at least skip it if cancelled already
     if (elements !== undefined && threads > 1) {
-      await sortInParallel(dtype, input, elements, threads, ctx.signal)
+      await sortInParallel(dtype, input, elements, threads, ctx)
     } else {
       if (elements !== undefined) input.copy(target)
       else elements = copyElements(dtype, input)
