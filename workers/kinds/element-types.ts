@@ -1,29 +1,17 @@
 // Numeric element types shared by `sort` and `stats`. Buffers hold elements little-endian.
 import { endianness } from 'node:os'
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import { KindError } from '../kind-api'
+import { arrayTypes, elementSize, type ElementType, type Elements } from './element-arrays'
 
-const arrayTypes = {
-  u8: Uint8Array,
-  u16: Uint16Array,
-  u32: Uint32Array,
-  i32: Int32Array,
-  f32: Float32Array,
-  f64: Float64Array
-}
+export { elementSize, elementsOver, type ElementType, type Elements } from './element-arrays'
 
 export const ElementTypeSchema = Type.Union(
-  [Type.Literal('u8'), Type.Literal('u16'), Type.Literal('u32'), Type.Literal('i32'), Type.Literal('f32'), Type.Literal('f64')],
+  (Object.keys(arrayTypes) as ElementType[]).map((dtype) => Type.Literal(dtype)),
   { description: 'Element type of the input: unsigned/signed integers or IEEE-754 floats, little-endian.' }
 )
-export type ElementType = Static<typeof ElementTypeSchema>
-export type Elements = InstanceType<(typeof arrayTypes)[ElementType]>
 
 const nativeIsLittleEndian = endianness() === 'LE'
-
-export function elementSize (dtype: ElementType): number {
-  return arrayTypes[dtype].BYTES_PER_ELEMENT
-}
 
 /** Number of elements in `byteLength` bytes; a partial trailing element is an input error. */
 export function elementCount (dtype: ElementType, byteLength: number): number {
@@ -45,11 +33,6 @@ export function directView (dtype: ElementType, bytes: Uint8Array): Elements | u
   if (!nativeIsLittleEndian || bytes.byteOffset % Ctor.BYTES_PER_ELEMENT !== 0) return undefined
   // The cast only narrows ArrayBufferLike for the constructor union; Buffers are never shared memory.
   return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / Ctor.BYTES_PER_ELEMENT)
-}
-
-/** `length` elements of `dtype` over `buffer` from `byteOffset`, in native order (shared memory too). */
-export function elementsOver (dtype: ElementType, buffer: ArrayBufferLike, byteOffset: number, length: number): Elements {
-  return new arrayTypes[dtype](buffer as ArrayBuffer, byteOffset, length)
 }
 
 /** Reorders bytes in place between little-endian and native order (a no-op on little-endian hosts). */

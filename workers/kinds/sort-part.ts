@@ -1,7 +1,7 @@
 // A helper thread of a parallel sort (sort-parallel.ts): sorts one slice of the job's shared
 // scratch memory in place and says so. Started per job, never imported: its top level is its work.
 import { parentPort, workerData } from 'node:worker_threads'
-import { elementSize, elementsOver, type ElementType } from './element-types'
+import { elementSize, elementsOver, type ElementType } from './element-arrays'
 
 export interface SortPart {
   scratch: SharedArrayBuffer
