@@ -295,3 +295,5 @@ export async function connectSeqpacket (socketPath: string, options: ChannelOpti
   const fd = binding.connectSeqpacket(socketPath)
   return new Channel(fd, options)
 }
+
+export { OwnedFds } from './owned-fds'

@@ -16,7 +16,50 @@ export interface InputDescriptor {
   size: number
 }
 
+/**
+ * What a worker serves, as it reports it in 'ready' (and what an external worker declares): the
+ * server's kind registry is built from these reports alone; no kind module is loaded by the server.
+ */
+export interface KindReport {
+  name: string
+  description: string
+  /** How many input buffers a job of the kind takes. */
+  inputs: { min: number, max: number }
+  /** How many output buffers it may produce (pipelines check `{step, output: N}` against max). */
+  outputs: { min: number, max: number }
+  /** The params as plain JSON Schema (a TypeBox schema serialised), or null: any object. */
+  params: Record<string, unknown> | null
+}
+
+/**
+ * The worker's settings, sent once in 'config' right after its 'hello': every setting a worker
+ * obeys comes from the server's settings table (server/config.ts, scope 'worker'), none from
+ * environment variables read at import.
+ */
+export interface WorkerConfig {
+  /** piscina threads = jobs run at once. */
+  threads: number
+  /** Folder of custom kind modules, or null. */
+  kindsDir: string | null
+  /** Custom kind module files (createPool({ kinds })), loaded after the folder's. */
+  kindFiles: string[]
+  /** How long a cancelled job's thread may take to stop before it is terminated. */
+  cancelGraceMs: number
+  /** 'started' is sent only for jobs still running after this long. */
+  startedAfterMs: number
+  /** Built-in O(1) kinds run on the worker's main thread instead of a piscina thread. */
+  inlineKinds: string[]
+  /** Input mappings kept between jobs: at most this many, and this many bytes. */
+  mappingCache: { entries: number, bytes: number }
+  /** Helper threads for a parallel sort (null: the machine's parallelism, at most 8). */
+  sortThreads: number | null
+}
+
 export type ServerMessage =
+  /** The worker's settings, once, answering its 'hello'. */
+  | { t: 'config', config: WorkerConfig }
+  /** Heartbeat: the worker answers 'pong' with the same seq from its main thread. */
+  | { t: 'ping', seq: number }
   /** Run a job; its input descriptors (read-only reopens) come with it, in order. */
   | { t: 'run', job: string, kind: string, params: Record<string, unknown>, inputs: InputDescriptor[], fdCount: number, maxOutputBytes: number }
   /**
@@ -32,7 +75,23 @@ export type ServerMessage =
   | { t: 'shutdown' }
 
 export type WorkerMessage =
-  | { t: 'hello', pid: number, threads: number }
+  /** First message of a worker process; the server answers with 'config'. */
+  | { t: 'hello', pid: number, protocol: 1 }
+  /** Config applied and kinds loaded: from now on the worker takes runs. */
+  | { t: 'ready', threads: number, kinds: KindReport[] }
+  /**
+   * The worker cannot start (a kind file that is not a kind, a bad params schema): `error.message`
+   * names the file and the reason. The worker exits after sending it; the server does not restart
+   * it in a loop but fails its start with this message.
+   */
+  | { t: 'fatal', error: { code: string, message: string } }
+  | { t: 'pong', seq: number }
+  /**
+   * Output descriptors of a job that has more than fit in one message (WORKER_CHANNEL.maxFds):
+   * sent before its 'done', each with up to maxFds of them, in order; 'done' carries the rest.
+   * 'done'.outputs lists every output; the server checks the total against it.
+   */
+  | { t: 'outputs', job: string, fdCount: number }
   /** The job reached a thread; `fds` are the worker's local numbers for its inputs. */
   | { t: 'started', job: string, fds: number[] }
   | { t: 'progress', job: string, progress: number }

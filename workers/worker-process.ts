@@ -297,7 +297,7 @@ piscina.on('error', (err) => process.stderr.write(`memfd-pool worker ${process.p
 // dispatches only to a worker that can run jobs now. A thread that cannot load them (a broken
 // custom kind) makes this worker exit with the reason on stderr.
 const warmup = Array.from({ length: threads }, (_, i) => piscina.run({ job: `warmup-${i}`, kind: 'noop', params: {}, inputs: [], maxOutputBytes: 0 }))
-Promise.all(warmup).then(() => send({ t: 'hello', pid: process.pid, threads }), (err: Error) => {
+Promise.all(warmup).then(() => send({ t: 'hello', pid: process.pid, protocol: 1 }), (err: Error) => {
   if (exiting) return // told to shut down while starting: not a failure
   process.stderr.write(`memfd-pool worker ${process.pid}: threads failed to start: ${err.message}\n`)
   process.exit(70)
