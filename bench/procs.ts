@@ -3,22 +3,22 @@
  * that every one of them is stopped at the end, even when a section throws or
  * the run is interrupted.
  */
-import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
-import * as path from 'node:path';
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process'
+import * as path from 'node:path'
 
-const live = new Set<ChildProcess>();
+const live = new Set<ChildProcess>()
 
-export function fixturePath(name: string): string {
-  return path.join(__dirname, 'fixtures', `${name}.js`);
+export function fixturePath (name: string): string {
+  return path.join(__dirname, 'fixtures', `${name}.js`)
 }
 
 export interface ReadyMessage {
-  type: 'ready';
-  [key: string]: unknown;
+  type: 'ready'
+  [key: string]: unknown
 }
 
-function isReady(msg: unknown): msg is ReadyMessage {
-  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'ready';
+function isReady (msg: unknown): msg is ReadyMessage {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'ready'
 }
 
 /**
@@ -26,65 +26,65 @@ function isReady(msg: unknown): msg is ReadyMessage {
  * over IPC (with whatever it wants to tell, e.g. a port). Rejects if the child
  * exits or fails first, or after `timeoutMs`.
  */
-export async function forkFixture(
+export async function forkFixture (
   name: string,
   args: string[] = [],
   options: ForkOptions = {},
-  timeoutMs = 15_000,
+  timeoutMs = 15_000
 ): Promise<{ child: ChildProcess; ready: ReadyMessage }> {
   const child = fork(fixturePath(name), args, {
     execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     ...options,
-  });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  })
+  live.add(child)
+  child.once('exit', () => live.delete(child))
   try {
     const ready = await new Promise<ReadyMessage>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`${name}: not ready after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => finish(new Error(`${name}: not ready after ${timeoutMs} ms`)), timeoutMs)
       const onMessage = (msg: unknown): void => {
-        if (isReady(msg)) finish(null, msg);
-      };
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
-        finish(new Error(`${name}: exited before ready (code ${code}, signal ${signal})`));
-      const onError = (err: Error): void => finish(err);
-      function finish(err: Error | null, msg?: ReadyMessage): void {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        child.off('error', onError);
-        if (err) reject(err);
-        else resolve(msg as ReadyMessage);
+        if (isReady(msg)) finish(null, msg)
       }
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-      child.once('error', onError);
-    });
-    return { child, ready };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+        finish(new Error(`${name}: exited before ready (code ${code}, signal ${signal})`))
+      const onError = (err: Error): void => finish(err)
+      function finish (err: Error | null, msg?: ReadyMessage): void {
+        clearTimeout(timer)
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+        child.off('error', onError)
+        if (err) reject(err)
+        else resolve(msg as ReadyMessage)
+      }
+      child.on('message', onMessage)
+      child.once('exit', onExit)
+      child.once('error', onError)
+    })
+    return { child, ready }
   } catch (err) {
-    await stopChild(child);
-    throw err;
+    await stopChild(child)
+    throw err
   }
 }
 
 /** Asks a child to go (disconnect + SIGTERM), SIGKILLs it after `graceMs`, resolves when it has exited. */
-export async function stopChild(child: ChildProcess | undefined, graceMs = 3000): Promise<void> {
-  if (!child) return;
+export async function stopChild (child: ChildProcess | undefined, graceMs = 3000): Promise<void> {
+  if (!child) return
   if (child.exitCode !== null || child.signalCode !== null) {
-    live.delete(child);
-    return;
+    live.delete(child)
+    return
   }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   try {
-    if (child.connected) child.disconnect();
+    if (child.connected) child.disconnect()
   } catch {
     /* already gone */
   }
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-  live.delete(child);
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
+  live.delete(child)
 }
 
 /**
@@ -94,48 +94,48 @@ export async function stopChild(child: ChildProcess | undefined, graceMs = 3000)
  */
 export interface FixtureChild {
   /** The child from `start` until `stop`, else undefined. */
-  readonly child: ChildProcess | undefined;
-  start(args?: string[], options?: ForkOptions): Promise<{ child: ChildProcess; ready: ReadyMessage }>;
-  stop(): Promise<void>;
+  readonly child: ChildProcess | undefined
+  start(args?: string[], options?: ForkOptions): Promise<{ child: ChildProcess; ready: ReadyMessage }>
+  stop(): Promise<void>
 }
 
 /** A FixtureChild of bench/fixtures/<name>.js; `readyTimeoutMs` and `graceMs` as in forkFixture and stopChild. */
-export function fixtureChild(name: string, timing: { readyTimeoutMs?: number; graceMs?: number } = {}): FixtureChild {
-  let child: ChildProcess | undefined;
+export function fixtureChild (name: string, timing: { readyTimeoutMs?: number; graceMs?: number } = {}): FixtureChild {
+  let child: ChildProcess | undefined
   return {
-    get child() {
-      return child;
+    get child () {
+      return child
     },
-    async start(args = [], options = {}) {
-      const started = await forkFixture(name, args, options, timing.readyTimeoutMs);
-      child = started.child;
-      return started;
+    async start (args = [], options = {}) {
+      const started = await forkFixture(name, args, options, timing.readyTimeoutMs)
+      child = started.child
+      return started
     },
-    async stop() {
-      const c = child;
-      child = undefined;
-      await stopChild(c, timing.graceMs);
+    async stop () {
+      const c = child
+      child = undefined
+      await stopChild(c, timing.graceMs)
     },
-  };
+  }
 }
 
 /** Where a fixture server listens: http://127.0.0.1 and the `port` of its ready message. */
-export function serverBase(ready: ReadyMessage): string {
-  return `http://127.0.0.1:${Number(ready.port)}`;
+export function serverBase (ready: ReadyMessage): string {
+  return `http://127.0.0.1:${Number(ready.port)}`
 }
 
 /** Last resort at process exit: SIGKILL whatever is still running. Synchronous on purpose. */
-export function killAllChildrenSync(): void {
+export function killAllChildrenSync (): void {
   for (const child of live) {
     try {
-      child.kill('SIGKILL');
+      child.kill('SIGKILL')
     } catch {
       /* ignore */
     }
   }
-  live.clear();
+  live.clear()
 }
 
-export function liveChildren(): number {
-  return live.size;
+export function liveChildren (): number {
+  return live.size
 }

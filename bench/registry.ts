@@ -8,37 +8,37 @@
  * compare against their first entry (the reference alternative), because their
  * goals are stated as "pool relative to the reference".
  */
-import { createForkIpc } from './alternatives/fork-ipc';
-import { createFastifyHello } from './alternatives/fastify-hello';
-import { createHttpDiscard } from './alternatives/http-discard';
-import { createInProcessCompute } from './alternatives/in-process-compute';
-import { createPiscinaCopy } from './alternatives/piscina-copy';
-import { createPiscinaNoop } from './alternatives/piscina-noop';
-import { createPiscinaTransfer } from './alternatives/piscina-transfer';
-import { createUnixStream } from './alternatives/unix-stream';
-import { createPoolCompute } from './pool/pool-compute';
-import { createPoolDispatch } from './pool/pool-dispatch';
-import { createPoolHttp, createPoolUpload } from './pool/pool-http';
-import { createPoolNoop } from './pool/pool-noop';
-import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarget } from './targets';
+import { createForkIpc } from './alternatives/fork-ipc'
+import { createFastifyHello } from './alternatives/fastify-hello'
+import { createHttpDiscard } from './alternatives/http-discard'
+import { createInProcessCompute } from './alternatives/in-process-compute'
+import { createPiscinaCopy } from './alternatives/piscina-copy'
+import { createPiscinaNoop } from './alternatives/piscina-noop'
+import { createPiscinaTransfer } from './alternatives/piscina-transfer'
+import { createUnixStream } from './alternatives/unix-stream'
+import { createPoolCompute } from './pool/pool-compute'
+import { createPoolDispatch } from './pool/pool-dispatch'
+import { createPoolHttp, createPoolUpload } from './pool/pool-http'
+import { createPoolNoop } from './pool/pool-noop'
+import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarget } from './targets'
 
 /** Name the dispatch section prefers as the ratio baseline. */
-export const POOL_TARGET_NAME = 'memfd-pool';
+export const POOL_TARGET_NAME = 'memfd-pool'
 
 /** Worker threads/processes used by the latency/throughput targets. */
-export const TASK_WORKERS = 2;
+export const TASK_WORKERS = 2
 
-export function dispatchTargets(): DispatchTarget[] {
+export function dispatchTargets (): DispatchTarget[] {
   return [
     createPoolDispatch(),
     createPiscinaCopy(),
     createPiscinaTransfer(),
     createForkIpc(),
     createUnixStream(),
-  ];
+  ]
 }
 
-export function taskTargets(): TaskTarget[] {
+export function taskTargets (): TaskTarget[] {
   return [
     createPiscinaNoop(TASK_WORKERS),
     // The same TASK_WORKERS threads, both ways: one process with all of them, one process each.
@@ -48,27 +48,27 @@ export function taskTargets(): TaskTarget[] {
     createPoolNoop(1, TASK_WORKERS, { onThread: true }),
     createPoolNoop(1, TASK_WORKERS, { prefetch: 0 }),
     createPoolNoop(1, TASK_WORKERS, { prefetch: 16 }),
-  ];
+  ]
 }
 
-export function computeTargets(): ComputeTarget[] {
+export function computeTargets (): ComputeTarget[] {
   return [
     createInProcessCompute(),
     createPoolCompute(),
-  ];
+  ]
 }
 
-export function httpTargets(): HttpTarget[] {
+export function httpTargets (): HttpTarget[] {
   return [
     createFastifyHello(),
     createPoolHttp(),
     createPoolHttp(16),
-  ];
+  ]
 }
 
-export function uploadTargets(): UploadTarget[] {
+export function uploadTargets (): UploadTarget[] {
   return [
     createHttpDiscard(),
     createPoolUpload(),
-  ];
+  ]
 }

@@ -17,8 +17,8 @@
 
 /** What the worker reports back after a dispatch: the first and last byte it read. */
 export interface ByteProbe {
-  first: number;
-  last: number;
+  first: number
+  last: number
 }
 
 /**
@@ -36,14 +36,14 @@ export interface ByteProbe {
  * done, so large sizes do not pile up in memory.
  */
 export interface DispatchTarget<H = unknown> {
-  name: string;
+  name: string
   /** One line: what is measured, shown in the report and saved in the results. */
-  description: string;
-  setup(): Promise<void>;
-  prepare(size: number): Promise<H>;
-  roundTrip(handle: H): Promise<ByteProbe>;
-  release?(handle: H): Promise<void>;
-  teardown(): Promise<void>;
+  description: string
+  setup(): Promise<void>
+  prepare(size: number): Promise<H>
+  roundTrip(handle: H): Promise<ByteProbe>
+  release?(handle: H): Promise<void>
+  teardown(): Promise<void>
 }
 
 /**
@@ -52,16 +52,16 @@ export interface DispatchTarget<H = unknown> {
  * latency, and keeps 64 calls in flight for throughput.
  */
 export interface TaskTarget {
-  name: string;
-  description: string;
+  name: string
+  description: string
   /** Worker threads/processes used, reported next to the numbers. */
-  workers: number;
-  setup(): Promise<void>;
-  runOne(): Promise<void>;
-  teardown(): Promise<void>;
+  workers: number
+  setup(): Promise<void>
+  runOne(): Promise<void>
+  teardown(): Promise<void>
 }
 
-export type ComputeAlgorithm = 'sha256' | 'crc32';
+export type ComputeAlgorithm = 'sha256' | 'crc32'
 
 /**
  * Section 3, "compute": hash a buffer of `size` bytes. `prepare` (untimed)
@@ -70,21 +70,21 @@ export type ComputeAlgorithm = 'sha256' | 'crc32';
  * the harness checks that every target agrees.
  */
 export interface ComputeTarget<H = unknown> {
-  name: string;
-  description: string;
-  setup(): Promise<void>;
-  prepare(size: number): Promise<H>;
-  run(handle: H, algorithm: ComputeAlgorithm): Promise<string>;
-  release?(handle: H): Promise<void>;
-  teardown(): Promise<void>;
+  name: string
+  description: string
+  setup(): Promise<void>
+  prepare(size: number): Promise<H>
+  run(handle: H, algorithm: ComputeAlgorithm): Promise<string>
+  release?(handle: H): Promise<void>
+  teardown(): Promise<void>
 }
 
 /** A request autocannon will repeat against an HTTP target. */
 export interface HttpRequestSpec {
-  url: string;
-  method?: 'GET' | 'POST' | 'PUT';
-  headers?: Record<string, string>;
-  body?: string;
+  url: string
+  method?: 'GET' | 'POST' | 'PUT'
+  headers?: Record<string, string>
+  body?: string
 }
 
 /**
@@ -93,17 +93,17 @@ export interface HttpRequestSpec {
  * repeat; the harness treats any non-2xx answer as an error.
  */
 export interface HttpTarget {
-  name: string;
-  description: string;
-  setup(): Promise<HttpRequestSpec>;
-  teardown(): Promise<void>;
+  name: string
+  description: string
+  setup(): Promise<HttpRequestSpec>
+  teardown(): Promise<void>
 }
 
 /** Where and how to send one upload body. */
 export interface UploadRequestSpec {
-  url: string;
-  method: 'POST' | 'PUT';
-  headers?: Record<string, string>;
+  url: string
+  method: 'POST' | 'PUT'
+  headers?: Record<string, string>
 }
 
 /**
@@ -114,44 +114,44 @@ export interface UploadRequestSpec {
  * receive every byte; `finish` (optional, untimed) frees what `prepare` made.
  */
 export interface UploadTarget {
-  name: string;
-  description: string;
-  setup(): Promise<void>;
-  prepare(size: number): Promise<UploadRequestSpec>;
-  verify?(responseBody: string, size: number): void;
-  finish?(req: UploadRequestSpec): Promise<void>;
-  teardown(): Promise<void>;
+  name: string
+  description: string
+  setup(): Promise<void>
+  prepare(size: number): Promise<UploadRequestSpec>
+  verify?(responseBody: string, size: number): void
+  finish?(req: UploadRequestSpec): Promise<void>
+  teardown(): Promise<void>
 }
 
 // ---------------------------------------------------------------------------
 // Payload helpers shared by the harness and every target.
 
 /** Byte every dispatch payload starts with. */
-export const DISPATCH_FIRST_BYTE = 0xa5;
+export const DISPATCH_FIRST_BYTE = 0xa5
 /** Filler between the first and the last byte. */
-export const DISPATCH_FILL_BYTE = 0x5a;
+export const DISPATCH_FILL_BYTE = 0x5a
 
 /** Last byte of a dispatch payload of `size` bytes (depends on the size, so a stale buffer is caught). */
-export function dispatchLastByte(size: number): number {
-  return (size % 251) + 1;
+export function dispatchLastByte (size: number): number {
+  return (size % 251) + 1
 }
 
-export function expectedProbe(size: number): ByteProbe {
-  return { first: DISPATCH_FIRST_BYTE, last: dispatchLastByte(size) };
+export function expectedProbe (size: number): ByteProbe {
+  return { first: DISPATCH_FIRST_BYTE, last: dispatchLastByte(size) }
 }
 
 /** Fills a dispatch payload in place: every byte touched, first/last marked. */
-export function fillDispatchPayload(buf: Uint8Array): void {
-  buf.fill(DISPATCH_FILL_BYTE);
-  buf[0] = DISPATCH_FIRST_BYTE;
-  buf[buf.length - 1] = dispatchLastByte(buf.length);
+export function fillDispatchPayload (buf: Uint8Array): void {
+  buf.fill(DISPATCH_FILL_BYTE)
+  buf[0] = DISPATCH_FIRST_BYTE
+  buf[buf.length - 1] = dispatchLastByte(buf.length)
 }
 
 /** A new Buffer of `size` bytes holding the dispatch payload: `prepare` of the copying targets. */
-export function dispatchPayload(size: number): Buffer {
-  const buf = Buffer.alloc(size);
-  fillDispatchPayload(buf);
-  return buf;
+export function dispatchPayload (size: number): Buffer {
+  const buf = Buffer.alloc(size)
+  fillDispatchPayload(buf)
+  return buf
 }
 
 /**
@@ -159,16 +159,16 @@ export function dispatchPayload(size: number): Buffer {
  * pattern (a 64 KiB block from a fixed xorshift generator, repeated). Every
  * target must use this so their digests can be compared.
  */
-export function fillComputePayload(buf: Uint8Array): void {
-  const block = new Uint8Array(Math.min(buf.length, 64 * 1024));
-  let x = 0x9e3779b9;
+export function fillComputePayload (buf: Uint8Array): void {
+  const block = new Uint8Array(Math.min(buf.length, 64 * 1024))
+  let x = 0x9e3779b9
   for (let i = 0; i < block.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    block[i] = x & 0xff;
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    block[i] = x & 0xff
   }
   for (let off = 0; off < buf.length; off += block.length) {
-    buf.set(block.subarray(0, Math.min(block.length, buf.length - off)), off);
+    buf.set(block.subarray(0, Math.min(block.length, buf.length - off)), off)
   }
 }

@@ -5,17 +5,17 @@
  * checksum read every byte), and the probe must touch the mapping so the round trip proves the
  * worker really sees the bytes. No side effects at import: the server loads it too.
  */
-import type { JobKind } from '../../workers/kind-api';
+import type { JobKind } from '../../workers/kind-api'
 
 const probeKind: JobKind<Record<string, never>> = {
   name: 'bench-probe',
   description: 'Benchmarks only: returns {first, last}, the first and last byte of its input.',
   inputs: { min: 1, max: 1 },
-  run(ctx) {
-    const input = ctx.inputs[0];
-    if (input.length === 0) return { first: null, last: null };
-    return { first: input[0], last: input[input.length - 1] };
+  run (ctx) {
+    const input = ctx.inputs[0]
+    if (input.length === 0) return { first: null, last: null }
+    return { first: input[0], last: input[input.length - 1] }
   },
-};
+}
 
-export default probeKind;
+export default probeKind

@@ -10,105 +10,105 @@
  * CPU time per job of the server (this process) and of the worker processes (all their threads),
  * from /proc: on a loaded machine that is steadier than wall-clock time.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import { Piscina } from 'piscina';
-import { createPool } from '../../server/pool/pool';
-import { fixturePath } from '../procs';
-import { median, percentile } from '../stats';
-import { sealedDispatchBuffer } from './pool-buffers';
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import { Piscina } from 'piscina'
+import { createPool } from '../../server/pool/pool'
+import { fixturePath } from '../procs'
+import { median, percentile } from '../stats'
+import { sealedDispatchBuffer } from './pool-buffers'
 
-function arg(name: string, fallback: number): number {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? Number(found.slice(name.length + 3)) : fallback;
+function arg (name: string, fallback: number): number {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`))
+  return found ? Number(found.slice(name.length + 3)) : fallback
 }
 
 /** CPU time (user + system) of a process so far, in µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
-function cpuUs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+function cpuUs (pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
 }
 
-async function oneAtATime(run: () => Promise<unknown>, n: number): Promise<number[]> {
-  const us: number[] = [];
+async function oneAtATime (run: () => Promise<unknown>, n: number): Promise<number[]> {
+  const us: number[] = []
   for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await run();
-    us.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    const t0 = process.hrtime.bigint()
+    await run()
+    us.push(Number(process.hrtime.bigint() - t0) / 1e3)
   }
-  return us;
+  return us
 }
 
-async function inFlight(run: () => Promise<unknown>, n: number, depth: number): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  let started = 0;
+async function inFlight (run: () => Promise<unknown>, n: number, depth: number): Promise<number> {
+  const t0 = process.hrtime.bigint()
+  let started = 0
   const lane = async (): Promise<void> => {
     while (started < n) {
-      started++;
-      await run();
+      started++
+      await run()
     }
-  };
-  await Promise.all(Array.from({ length: depth }, lane));
-  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  await Promise.all(Array.from({ length: depth }, lane))
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9)
 }
 
-async function main(): Promise<void> {
-  const workers = arg('workers', 1);
-  const threads = arg('threads', 1);
-  const prefetch = process.argv.some((a) => a.startsWith('--prefetch=')) ? arg('prefetch', 0) : 'auto' as const;
-  const rounds = arg('rounds', 5);
-  const one = arg('one', 2000);
-  const many = arg('many', 20000);
-  const loadBefore = os.loadavg()[0];
+async function main (): Promise<void> {
+  const workers = arg('workers', 1)
+  const threads = arg('threads', 1)
+  const prefetch = process.argv.some((a) => a.startsWith('--prefetch=')) ? arg('prefetch', 0) : 'auto' as const
+  const rounds = arg('rounds', 5)
+  const one = arg('one', 2000)
+  const many = arg('many', 20000)
+  const loadBefore = os.loadavg()[0]
 
-  const pool = await createPool({ workers, threadsPerWorker: threads, prefetch });
-  await pool.whenReady();
-  const input = sealedDispatchBuffer(pool, 4096);
+  const pool = await createPool({ workers, threadsPerWorker: threads, prefetch })
+  await pool.whenReady()
+  const input = sealedDispatchBuffer(pool, 4096)
   const poolRun = async (): Promise<void> => {
-    const job = await pool.submit({ kind: 'noop', inputs: [input] });
-    if (job.state !== 'succeeded') throw new Error(`noop ${job.state}: ${JSON.stringify(job.error)}`);
-  };
-  const total = workers * threads;
-  const piscina = new Piscina({ filename: fixturePath('piscina-worker'), minThreads: total, maxThreads: total });
-  const piscinaRun = (): Promise<unknown> => piscina.run(null, { name: 'noop' });
+    const job = await pool.submit({ kind: 'noop', inputs: [input] })
+    if (job.state !== 'succeeded') throw new Error(`noop ${job.state}: ${JSON.stringify(job.error)}`)
+  }
+  const total = workers * threads
+  const piscina = new Piscina({ filename: fixturePath('piscina-worker'), minThreads: total, maxThreads: total })
+  const piscinaRun = (): Promise<unknown> => piscina.run(null, { name: 'noop' })
 
   const targets = [
     { name: `memfd-pool ${workers}×${threads} prefetch ${prefetch}`, run: poolRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
     { name: `piscina ${total} threads`, run: piscinaRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
-  ];
-  const pids = [process.pid, ...pool.workerPids()];
-  const cpuNow = (): number[] => pids.map(cpuUs);
-  const poolCpu = { jobs: 0, used: pids.map(() => 0) };
-  for (const t of targets) await inFlight(t.run, 2000, 64); // warm-up
+  ]
+  const pids = [process.pid, ...pool.workerPids()]
+  const cpuNow = (): number[] => pids.map(cpuUs)
+  const poolCpu = { jobs: 0, used: pids.map(() => 0) }
+  for (const t of targets) await inFlight(t.run, 2000, 64) // warm-up
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
-      const before = cpuNow();
-      const us = await oneAtATime(t.run, one);
-      t.p50.push(percentile(us, 50));
-      t.p99.push(percentile(us, 99));
-      t.rate.push(await inFlight(t.run, many, 64));
+      const before = cpuNow()
+      const us = await oneAtATime(t.run, one)
+      t.p50.push(percentile(us, 50))
+      t.p99.push(percentile(us, 99))
+      t.rate.push(await inFlight(t.run, many, 64))
       if (t.run === poolRun) {
-        const after = cpuNow();
-        poolCpu.jobs += one + many;
-        poolCpu.used = poolCpu.used.map((v, i) => v + after[i] - before[i]);
+        const after = cpuNow()
+        poolCpu.jobs += one + many
+        poolCpu.used = poolCpu.used.map((v, i) => v + after[i] - before[i])
       }
     }
   }
-  const loadAfter = os.loadavg()[0];
-  console.log(`load average (1 min) ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; ${rounds} rounds, medians`);
+  const loadAfter = os.loadavg()[0]
+  console.log(`load average (1 min) ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; ${rounds} rounds, medians`)
   for (const t of targets) {
     console.log(
       `${t.name.padEnd(18)} p50 ${median(t.p50).toFixed(0).padStart(5)} µs  p99 ${median(t.p99).toFixed(0).padStart(6)} µs  ` +
-        `64 in flight ${median(t.rate).toFixed(0).padStart(7)} jobs/s  (rates ${t.rate.map((v) => v.toFixed(0)).join(' ')})`,
-    );
+        `64 in flight ${median(t.rate).toFixed(0).padStart(7)} jobs/s  (rates ${t.rate.map((v) => v.toFixed(0)).join(' ')})`
+    )
   }
-  const perJob = poolCpu.used.map((v) => (v / poolCpu.jobs).toFixed(0));
-  console.log(`memfd-pool CPU per job: server ${perJob[0]} µs, worker process(es) ${perJob.slice(1).join(' + ')} µs (both phases)`);
-  await piscina.destroy();
-  await pool.close();
+  const perJob = poolCpu.used.map((v) => (v / poolCpu.jobs).toFixed(0))
+  console.log(`memfd-pool CPU per job: server ${perJob[0]} µs, worker process(es) ${perJob.slice(1).join(' + ')} µs (both phases)`)
+  await piscina.destroy()
+  await pool.close()
 }
 
 main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+  console.error(err)
+  process.exit(1)
+})

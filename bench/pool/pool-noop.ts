@@ -9,20 +9,20 @@
  *  - `onThread`: noop on a piscina thread like any other kind (MEMFD_POOL_INLINE_KINDS=''), where
  *    by default the worker runs this O(1) built-in kind on its main thread.
  */
-import type { TaskTarget } from '../targets';
-import { jobFailure, libraryPool } from './library-pool';
-import { sealedDispatchBuffer } from './pool-buffers';
+import type { TaskTarget } from '../targets'
+import { jobFailure, libraryPool } from './library-pool'
+import { sealedDispatchBuffer } from './pool-buffers'
 
 export interface PoolNoopVariant {
-  prefetch?: number;
-  onThread?: boolean;
+  prefetch?: number
+  onThread?: boolean
 }
 
-export function createPoolNoop(workers: number, threadsPerWorker: number, variant: PoolNoopVariant = {}): TaskTarget {
-  const pool = libraryPool();
-  let input = '';
-  const prefetch = variant.prefetch;
-  const suffix = `${prefetch !== undefined ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`;
+export function createPoolNoop (workers: number, threadsPerWorker: number, variant: PoolNoopVariant = {}): TaskTarget {
+  const pool = libraryPool()
+  let input = ''
+  const prefetch = variant.prefetch
+  const suffix = `${prefetch !== undefined ? ` prefetch ${prefetch}` : ''}${variant.onThread ? ' on thread' : ''}`
   return {
     name: `memfd-pool ${workers}×${threadsPerWorker}${suffix}`,
     description:
@@ -30,21 +30,21 @@ export function createPoolNoop(workers: number, threadsPerWorker: number, varian
       (prefetch !== undefined ? `, prefetch ${prefetch} (option, default 'auto')` : '') +
       (variant.onThread ? ', noop run on a piscina thread (MEMFD_POOL_INLINE_KINDS=), not inline on the worker main thread' : ''),
     workers: workers * threadsPerWorker,
-    async setup() {
+    async setup () {
       const started = await pool.start({
         workers,
         threadsPerWorker,
         ...(prefetch !== undefined ? { prefetch } : {}),
         workerEnv: variant.onThread ? { MEMFD_POOL_INLINE_KINDS: '' } : {},
-      });
-      input = sealedDispatchBuffer(started, 4096);
+      })
+      input = sealedDispatchBuffer(started, 4096)
     },
-    async runOne() {
-      const job = await pool.get().submit({ kind: 'noop', inputs: [input] });
-      if (job.state !== 'succeeded') throw jobFailure('noop', job);
+    async runOne () {
+      const job = await pool.get().submit({ kind: 'noop', inputs: [input] })
+      if (job.state !== 'succeeded') throw jobFailure('noop', job)
     },
-    async teardown() {
-      await pool.close();
+    async teardown () {
+      await pool.close()
     },
-  };
+  }
 }
