@@ -8,6 +8,7 @@
  * compare against their first entry (the reference alternative), because their
  * goals are stated as "pool relative to the reference".
  */
+import { createChannelFloor } from './alternatives/channel-floor'
 import { createForkIpc } from './alternatives/fork-ipc'
 import { createFastifyHello } from './alternatives/fastify-hello'
 import { createHttpDiscard } from './alternatives/http-discard'
@@ -25,6 +26,9 @@ import type { ComputeTarget, DispatchTarget, HttpTarget, TaskTarget, UploadTarge
 /** Name the dispatch section prefers as the ratio baseline. */
 export const POOL_TARGET_NAME = 'memfd-pool'
 
+/** The latency section's floor: its tables also divide by this target's figures. */
+export const FLOOR_TARGET_NAME = 'channel-floor'
+
 /** Worker threads/processes used by the latency/throughput targets. */
 export const TASK_WORKERS = 2
 
@@ -41,6 +45,8 @@ export function dispatchTargets (): DispatchTarget[] {
 export function taskTargets (): TaskTarget[] {
   return [
     createPiscinaNoop(TASK_WORKERS),
+    // What the pool's transport alone costs: one message with one descriptor each way.
+    createChannelFloor(),
     // The same TASK_WORKERS threads, both ways: one process with all of them, one process each.
     createPoolNoop(1, TASK_WORKERS),
     createPoolNoop(TASK_WORKERS, 1),

@@ -85,6 +85,8 @@ export interface HttpRequestSpec {
   method?: 'GET' | 'POST' | 'PUT'
   headers?: Record<string, string>
   body?: string
+  /** The server's process id: the harness reads its CPU time (and its children's) around each round. */
+  serverPid?: number
 }
 
 /**

@@ -12,7 +12,7 @@ export function createFastifyHello (): HttpTarget {
     description: 'bare Fastify 5, GET / -> {"hello":"world"}, no logger, own process',
     async setup () {
       const { ready } = await server.start()
-      return { url: `${serverBase(ready)}/`, method: 'GET' }
+      return { url: `${serverBase(ready)}/`, method: 'GET', serverPid: server.child?.pid }
     },
     async teardown () {
       await server.stop()

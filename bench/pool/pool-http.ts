@@ -36,6 +36,7 @@ export function createPoolHttp (prefetch?: number): HttpTarget {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ kind: 'noop', inputs: [input] }),
+        serverPid: server.child?.pid,
       }
     },
     async teardown () {

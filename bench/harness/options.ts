@@ -1,0 +1,98 @@
+/**
+ * The command line of `npm run bench -- …` (node --expose-gc dist/bench/run.js …).
+ */
+import * as path from 'node:path'
+import { parseSize } from '../stats'
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
+export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results')
+
+export interface BenchOptions {
+  /** --quick: fewer repetitions and smaller sizes, about a minute in all. */
+  quick: boolean
+  mode: 'quick' | 'full'
+  /** Section names to run, in the registry's order. */
+  sections: string[]
+  /** Explicit --sizes for the dispatch section; otherwise its defaults. */
+  sizes: number[] | null
+  /** Where the dispatch chart goes: bench/results/ (not tracked) unless --chart says otherwise. */
+  chartFile: string
+  /** --pin[=CPUS]: the CPU list to run the whole benchmark on (children included), or null. */
+  pin: string | null
+}
+
+export class UsageError extends Error {
+  constructor (message: string, readonly help = false) {
+    super(message)
+  }
+}
+
+export function usage (sectionNames: readonly string[]): string {
+  return `usage: node --expose-gc dist/bench/run.js [--quick] [--only=${sectionNames.join(',')}] [--sizes=4k,1m,...]
+                                     [--pin[=CPUS]] [--chart=FILE]
+  --quick        short run (about a minute): fewer repetitions, no 1 GiB dispatch, 256 MiB compute/upload
+  --only=LIST    run only these sections (comma separated)
+  --sizes=LIST   dispatch sizes to measure instead of the defaults (binary units: 4k, 1m, 1g)
+  --pin[=CPUS]   run everything (pool workers, threads, servers) on these CPUs, default 0, with
+                 taskset(1). A pinned run writes bench/results/latest-pinned.json. The same as
+                 \`taskset -c CPUS npm run bench …\`, which the header and every section also report
+  --chart=FILE   write the dispatch chart there (e.g. docs/benchmarks.svg) instead of
+                 bench/results/benchmarks.svg`
+}
+
+function list (arg: string, prefix: string): string[] {
+  return arg.slice(prefix.length).split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+export function parseOptions (argv: readonly string[], sectionNames: readonly string[]): BenchOptions {
+  let quick = false
+  let only: string[] | null = null
+  let sizes: number[] | null = null
+  let chartFile = path.join(RESULTS_DIR, 'benchmarks.svg')
+  let pin: string | null = null
+  for (const arg of argv) {
+    if (arg === '--quick') quick = true
+    else if (arg.startsWith('--only=')) {
+      only = list(arg, '--only=')
+      for (const s of only) {
+        if (!sectionNames.includes(s)) throw new UsageError(`unknown section "${s}" (sections: ${sectionNames.join(', ')})`)
+      }
+      if (only.length === 0) throw new UsageError('--only needs at least one section')
+    } else if (arg.startsWith('--sizes=')) {
+      sizes = list(arg, '--sizes=').map((s) => {
+        try {
+          return parseSize(s)
+        } catch (err) {
+          throw new UsageError((err as Error).message)
+        }
+      })
+      if (sizes.length === 0) throw new UsageError('--sizes needs at least one size')
+    } else if (arg === '--pin') pin = '0'
+    else if (arg.startsWith('--pin=')) {
+      pin = arg.slice('--pin='.length)
+      // What taskset -c takes: "0", "0,1", "0-3".
+      if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(pin)) throw new UsageError(`--pin takes a CPU list such as 0 or 0-1, not "${pin}"`)
+    } else if (arg.startsWith('--chart=')) {
+      const file = arg.slice('--chart='.length)
+      if (file === '') throw new UsageError('--chart needs a file name')
+      chartFile = path.resolve(file)
+    } else if (arg === '--help' || arg === '-h') {
+      throw new UsageError('', true)
+    } else {
+      throw new UsageError(`unknown argument "${arg}"`)
+    }
+  }
+  return {
+    quick,
+    mode: quick ? 'quick' : 'full',
+    sections: only ?? [...sectionNames],
+    sizes,
+    chartFile,
+    pin,
+  }
+}
+
+/** `quick` or `full` by the mode: each section's settings are written with it. */
+export function byMode (options: Pick<BenchOptions, 'quick'>): <T>(quickValue: T, fullValue: T) => T {
+  return (quickValue, fullValue) => (options.quick ? quickValue : fullValue)
+}
