@@ -10,10 +10,10 @@
  * CPU time per job of the server (this process) and of the worker processes (all their threads),
  * from /proc: on a loaded machine that is steadier than wall-clock time.
  */
-import * as fs from 'node:fs'
 import * as os from 'node:os'
 import { Piscina } from 'piscina'
 import { createPool } from '../../server/pool/pool'
+import { cpuTimeUs } from '../harness/proc-tree'
 import { fixturePath } from '../procs'
 import { median, percentile } from '../stats'
 import { sealedDispatchBuffer } from './pool-buffers'
@@ -21,12 +21,6 @@ import { sealedDispatchBuffer } from './pool-buffers'
 function arg (name: string, fallback: number): number {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`))
   return found ? Number(found.slice(name.length + 3)) : fallback
-}
-
-/** CPU time (user + system) of a process so far, in µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
-function cpuUs (pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
 }
 
 async function oneAtATime (run: () => Promise<unknown>, n: number): Promise<number[]> {
@@ -77,7 +71,7 @@ async function main (): Promise<void> {
     { name: `piscina ${total} threads`, run: piscinaRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
   ]
   const pids = [process.pid, ...pool.workerPids()]
-  const cpuNow = (): number[] => pids.map(cpuUs)
+  const cpuNow = (): number[] => pids.map((pid) => cpuTimeUs(pid) ?? NaN)
   const poolCpu = { jobs: 0, used: pids.map(() => 0) }
   for (const t of targets) await inFlight(t.run, 2000, 64) // warm-up
   for (let r = 0; r < rounds; r++) {

@@ -9,6 +9,7 @@
  *  - `onThread`: noop on a piscina thread like any other kind (MEMFD_POOL_INLINE_KINDS=''), where
  *    by default the worker runs this O(1) built-in kind on its main thread.
  */
+import type { PoolOptions } from '../../server/pool/pool'
 import type { TaskTarget } from '../targets'
 import { jobFailure, libraryPool } from './library-pool'
 import { sealedDispatchBuffer } from './pool-buffers'
@@ -31,12 +32,17 @@ export function createPoolNoop (workers: number, threadsPerWorker: number, varia
       (variant.onThread ? ', noop run on a piscina thread (MEMFD_POOL_INLINE_KINDS=), not inline on the worker main thread' : ''),
     workers: workers * threadsPerWorker,
     async setup () {
-      const started = await pool.start({
+      // The worker's settings go two ways until every branch has the config message
+      // (SHARED-INTERFACES.md): `worker` is what a worker reads from the engine's config message,
+      // MEMFD_POOL_INLINE_KINDS what it read from its environment before. Typed by hand here, so
+      // this compiles against the PoolOptions of either side.
+      const options: PoolOptions & { worker?: { inlineKinds?: string[] } } = {
         workers,
         threadsPerWorker,
         ...(prefetch !== undefined ? { prefetch } : {}),
-        workerEnv: variant.onThread ? { MEMFD_POOL_INLINE_KINDS: '' } : {},
-      })
+        ...(variant.onThread ? { worker: { inlineKinds: [] }, workerEnv: { MEMFD_POOL_INLINE_KINDS: '' } } : {}),
+      }
+      const started = await pool.start(options)
       input = sealedDispatchBuffer(started, 4096)
     },
     async runOne () {
