@@ -31,7 +31,7 @@ async function main (): Promise<void> {
     await page.goto(`${base}/`)
     await page.waitForSelector('#connection[data-state="live"]')
 
-    const api = async (method: string, url: string, body?: unknown, type = 'application/json'): Promise<any> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const api = async (method: string, url: string, body?: unknown, type = 'application/json'): Promise<any> => {
       const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body)
       const res = await fetch(`${base}${url}`, { method, headers: payload === undefined ? {} : { 'content-type': type }, body: payload })
       if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`)
