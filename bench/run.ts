@@ -11,7 +11,10 @@ import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { compareRuns } from './compare'
 import { affinityChecks, harnessAffinity } from './harness/affinity'
+import { issue14Goals, type SectionResults } from './harness/goals'
+import { printGoals } from './harness/goals-report'
 import { gc, isAborting, progress, runActiveTeardowns, startGuards } from './harness/lifecycle'
 import { machineInfo } from './harness/machine'
 import { RESULTS_DIR, UsageError, parseOptions, usage, type BenchOptions } from './harness/options'
@@ -30,7 +33,8 @@ const PINNED_ENV = 'MEMFD_POOL_BENCH_PINNED'
  * affinity mask then holds from the first instruction, for everything the harness starts.
  */
 function runPinned (cpus: string): Promise<number> {
-  const args = process.argv.slice(2).filter((a) => a !== '--pin' && !a.startsWith('--pin='))
+  const ours = (a: string): boolean => ['--pin', '--also-pinned'].some((flag) => a === flag || a.startsWith(`${flag}=`))
+  const args = process.argv.slice(2).filter((a) => !ours(a))
   const child = spawn('taskset', ['-c', cpus, process.execPath, ...process.execArgv, __filename, ...args], {
     stdio: 'inherit',
     env: { ...process.env, [PINNED_ENV]: cpus },
@@ -101,6 +105,9 @@ async function runSections (options: BenchOptions): Promise<number> {
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true })
   fs.writeFileSync(resultsFile, JSON.stringify(out, null, 2) + '\n')
   log()
+  const goals = issue14Goals(sections as SectionResults)
+  if (goals.length > 0) printGoals(`Goals of issue 14 (${affinity.pinned ? 'pinned' : 'unpinned: judge them on a pinned run, --pin'})`, { [affinity.pinned ? 'this run, pinned' : 'this run']: goals })
+  log()
   log(`results written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`)
   log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`)
   stopGuards()
@@ -120,7 +127,15 @@ async function main (): Promise<number> {
     throw err
   }
   if (options.pin !== null && process.env[PINNED_ENV] !== options.pin) return await runPinned(options.pin)
-  return await runSections(options)
+  if (options.alsoPinned === null) return await runSections(options)
+  const unpinned = await runSections(options)
+  log()
+  log(`== the same, pinned to CPUs ${options.alsoPinned} ==`)
+  const pinned = await runPinned(options.alsoPinned)
+  log()
+  log('== unpinned and pinned, side by side ==')
+  compareRuns([path.join(RESULTS_DIR, 'latest.json'), path.join(RESULTS_DIR, 'latest-pinned.json')])
+  return Math.max(unpinned, pinned)
 }
 
 main().then(

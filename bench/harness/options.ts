@@ -19,6 +19,8 @@ export interface BenchOptions {
   chartFile: string
   /** --pin[=CPUS]: the CPU list to run the whole benchmark on (children included), or null. */
   pin: string | null
+  /** --also-pinned[=CPUS]: run the sections unpinned, then again pinned to these CPUs, then compare. */
+  alsoPinned: string | null
 }
 
 export class UsageError extends Error {
@@ -29,13 +31,16 @@ export class UsageError extends Error {
 
 export function usage (sectionNames: readonly string[]): string {
   return `usage: node --expose-gc dist/bench/run.js [--quick] [--only=${sectionNames.join(',')}] [--sizes=4k,1m,...]
-                                     [--pin[=CPUS]] [--chart=FILE]
+                                     [--pin[=CPUS] | --also-pinned[=CPUS]] [--chart=FILE]
   --quick        short run (about a minute): fewer repetitions, no 1 GiB dispatch, 256 MiB compute/upload
   --only=LIST    run only these sections (comma separated)
   --sizes=LIST   dispatch sizes to measure instead of the defaults (binary units: 4k, 1m, 1g)
   --pin[=CPUS]   run everything (pool workers, threads, servers) on these CPUs, default 0, with
                  taskset(1). A pinned run writes bench/results/latest-pinned.json. The same as
                  \`taskset -c CPUS npm run bench …\`, which the header and every section also report
+  --also-pinned[=CPUS]
+                 run the sections unpinned, then again pinned (as --pin), then print both runs'
+                 figures and issue 14's goals side by side (node dist/bench/compare.js does that too)
   --chart=FILE   write the dispatch chart there (e.g. docs/benchmarks.svg) instead of
                  bench/results/benchmarks.svg`
 }
@@ -50,6 +55,12 @@ export function parseOptions (argv: readonly string[], sectionNames: readonly st
   let sizes: number[] | null = null
   let chartFile = path.join(RESULTS_DIR, 'benchmarks.svg')
   let pin: string | null = null
+  let alsoPinned: string | null = null
+  const cpuList = (flag: string, value: string): string => {
+    // What taskset -c takes: "0", "0,1", "0-3".
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value)) throw new UsageError(`${flag} takes a CPU list such as 0 or 0-1, not "${value}"`)
+    return value
+  }
   for (const arg of argv) {
     if (arg === '--quick') quick = true
     else if (arg.startsWith('--only=')) {
@@ -68,11 +79,10 @@ export function parseOptions (argv: readonly string[], sectionNames: readonly st
       })
       if (sizes.length === 0) throw new UsageError('--sizes needs at least one size')
     } else if (arg === '--pin') pin = '0'
-    else if (arg.startsWith('--pin=')) {
-      pin = arg.slice('--pin='.length)
-      // What taskset -c takes: "0", "0,1", "0-3".
-      if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(pin)) throw new UsageError(`--pin takes a CPU list such as 0 or 0-1, not "${pin}"`)
-    } else if (arg.startsWith('--chart=')) {
+    else if (arg.startsWith('--pin=')) pin = cpuList('--pin', arg.slice('--pin='.length))
+    else if (arg === '--also-pinned') alsoPinned = '0'
+    else if (arg.startsWith('--also-pinned=')) alsoPinned = cpuList('--also-pinned', arg.slice('--also-pinned='.length))
+    else if (arg.startsWith('--chart=')) {
       const file = arg.slice('--chart='.length)
       if (file === '') throw new UsageError('--chart needs a file name')
       chartFile = path.resolve(file)
@@ -82,6 +92,7 @@ export function parseOptions (argv: readonly string[], sectionNames: readonly st
       throw new UsageError(`unknown argument "${arg}"`)
     }
   }
+  if (pin !== null && alsoPinned !== null) throw new UsageError('--pin and --also-pinned exclude each other')
   return {
     quick,
     mode: quick ? 'quick' : 'full',
@@ -89,6 +100,7 @@ export function parseOptions (argv: readonly string[], sectionNames: readonly st
     sizes,
     chartFile,
     pin,
+    alsoPinned,
   }
 }
 
