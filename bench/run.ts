@@ -104,7 +104,6 @@ async function runSections (options: BenchOptions): Promise<number> {
   }
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true })
   fs.writeFileSync(resultsFile, JSON.stringify(out, null, 2) + '\n')
-  log()
   const goals = issue14Goals(sections as SectionResults)
   if (goals.length > 0) printGoals(`Goals of issue 14 (${affinity.pinned ? 'pinned' : 'unpinned: judge them on a pinned run, --pin'})`, { [affinity.pinned ? 'this run, pinned' : 'this run']: goals })
   log()
