@@ -149,9 +149,17 @@ export class ExternalWorkerConnection extends EventEmitter<ExternalWorkerEvents>
     this.#timer = setTimeout(() => this.#closeChannel(), this.#context.refusalLingerMs)
   }
 
-  /** Closes at once, without a reason (the engine's kill: a worker that ignored cancel past its grace). */
+  /**
+   * Closes at once (the engine's kill: a worker that ignored a cancel past its grace; the
+   * server's own close). The reason is sent first, best effort, as {t:'refused', error}.
+   */
   close (reason: CloseReason | null = { code: 'CLOSED', message: 'The server closed the connection' }): void {
-    if (this.#state !== 'closed') this.#finish(reason)
+    if (this.#state !== 'closed') {
+      if (reason !== null && !this.#channelClosed) {
+        try { this.channel.send(encodeReply({ t: 'refused', error: reason })) } catch { /* gone already */ }
+      }
+      this.#finish(reason)
+    }
     this.#closeChannel()
   }
 
