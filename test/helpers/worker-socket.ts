@@ -177,8 +177,9 @@ export function captureStderr (child: ChildProcess): () => string {
   return () => text
 }
 
+/** Waits for the child to exit and its stdio pipes to close (so this process holds none of them). */
 export async function exited (child: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode }
-  const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
-  return { code, signal }
+  const streamsClosed = [child.stdin, child.stdout, child.stderr].every((stream) => stream === null || stream.closed)
+  if (!(streamsClosed && (child.exitCode !== null || child.signalCode !== null))) await once(child, 'close')
+  return { code: child.exitCode, signal: child.signalCode }
 }

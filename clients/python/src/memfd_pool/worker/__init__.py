@@ -27,6 +27,7 @@ alive after it returns: see ``memfd.remap_private`` and docs/worker-protocol.md.
 """
 
 import array
+import errno
 import mmap
 import os
 import queue
@@ -575,7 +576,14 @@ class Worker:
                     chunk = head[i:i + MAX_FDS]
                     self.channel.sock.sendmsg([encode({"t": "outputs", "job": job.id, "fdCount": len(chunk)})],
                                               _rights(chunk), _NOSIGNAL)
-                self.channel.sock.sendmsg([payload], _rights(tail), _NOSIGNAL)
+                try:
+                    self.channel.sock.sendmsg([payload], _rights(tail), _NOSIGNAL)
+                except OSError as exc:
+                    if exc.errno != errno.EMSGSIZE:
+                        raise
+                    # Over the socket's send buffer (about 208 KiB by default), below the
+                    # protocol's limit: the job fails, the worker goes on.
+                    self.channel.sock.sendmsg([encode(_failure(job.id, "RESULT_TOO_LARGE", "The answer is %d bytes of JSON; it does not fit in one message" % len(payload)))], [], _NOSIGNAL)
             except OSError:
                 pass  # the server went away: nobody wants the answer
         if self._idle():
