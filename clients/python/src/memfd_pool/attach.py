@@ -28,7 +28,6 @@ import errno
 import fcntl
 import hashlib
 import json
-import mmap
 import os
 import socket
 import sys
