@@ -258,6 +258,8 @@ export class ExternalWorkerConnection extends EventEmitter<ExternalWorkerEvents>
       name: this.name
     }
     this.#state = 'reported'
+    this.#clearTimer()
+    this.#timer = setTimeout(() => this.refuse('HANDSHAKE_TIMEOUT', `The server did not decide on the declared kinds within ${this.#context.readyTimeoutMs} ms`), this.#context.readyTimeoutMs)
     if (this.listenerCount('ready') === 0) {
       this.refuse('KIND_REFUSED', 'This server does not take external workers now')
       return

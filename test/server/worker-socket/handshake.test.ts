@@ -174,6 +174,16 @@ withSocket('no "ready" in time: HANDSHAKE_TIMEOUT', { timings: { readyTimeoutMs:
   assert.equal(await client.next(), null)
 })
 
+withSocket('a dispatcher that never decides: HANDSHAKE_TIMEOUT naming the decision', { timings: { readyTimeoutMs: 30 } }, async (setup) => {
+  const client = await connect(setup)
+  await client.request({ t: 'hello', pid: 1, protocol: 1 })
+  const connection = await setup.nextConnection()
+  connection.once('ready', () => {})
+  const error = await refusal(client, { t: 'ready', threads: 1, kinds: [KIND] })
+  assert.equal(error.code, 'HANDSHAKE_TIMEOUT')
+  assert.match(error.message, /did not decide/)
+})
+
 withSocket('closing the server closes every worker with SHUTTING_DOWN', {}, async (setup) => {
   const client = await connect(setup)
   await client.request({ t: 'hello', pid: 1, protocol: 1 })

@@ -128,6 +128,22 @@ test('descriptors that do not add up are all closed; the answers arrive without 
   })
 })
 
+test('more descriptors than a message may carry: all closed, the answer delivered without them', async () => {
+  await accepted(async ({ client, received, connection }) => {
+    const memfd = native.memfdCreate('flood')
+    try {
+      const before = countFds()
+      client.send({ t: 'done', job: 'j1', ok: true, outputs: [{ size: 0 }], fdCount: 1 }, Array(40).fill(memfd))
+      await nextEvent(connection)
+      assert.deepEqual(received.map((r) => [r.message.t, r.fds]), [['done', []]])
+      assert.equal(countFds(), before, 'the channel closed all 40 copies')
+      assert.equal(connection.open, true)
+    } finally {
+      native.close(memfd)
+    }
+  })
+})
+
 test('anything outside the protocol closes the worker with PROTOCOL_ERROR and a reason it can read', async () => {
   const cases: Array<[object | string, RegExp]> = [
     ['{"t":', /not UTF-8 JSON/],
