@@ -131,7 +131,7 @@ test('views of inputs and outputs kept alive after the job: outputs still seal, 
     // The views kept past their jobs (including over bytes cut off by end()) read without a fault.
     const { done } = await dispatcher.run('check-kept', [])
     assert.equal(done.ok, true, JSON.stringify(done))
-    assert.equal(done.ok && done.result.views, 8, "two from the earlier test, six from this one")
+    assert.equal(done.ok && done.result.views, 8, 'two from the earlier test, six from this one')
   } finally {
     input.close()
   }
