@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import * as native from '../../native'
 import { countFds } from '../helpers/proc'
 import {
   PYTHON_FIXTURE_KINDS, TestDispatcher, captureStderr, exited, sealedInput, spawnPythonWorker, startWorkerSocket
@@ -65,6 +66,33 @@ test('shutdown: the running job finishes and is answered, then the worker exits 
     assert.deepEqual(await exited(child), { code: 0, signal: null }, stderr())
     assert.equal(await dispatcher.closed, null)
   } finally {
+    setup.close()
+  }
+})
+
+test('without ctypes: kept views still let outputs seal (by a copy) and inputs stay read-only', async () => {
+  const setup = startWorkerSocket()
+  const child = spawnPythonWorker(setup.socketPath, [path.join(path.dirname(PYTHON_FIXTURE_KINDS), 'kinds_without_ctypes.py')])
+  const stderr = captureStderr(child)
+  const bytes = crypto.randomBytes(5000)
+  const input = sealedInput(bytes)
+  try {
+    const dispatcher = new TestDispatcher(await setup.nextConnection())
+    await dispatcher.ready()
+    for (const shorten of [5000, 10]) {
+      const { done, outputs } = await dispatcher.run('invert-kept', [input], { shorten })
+      assert.deepEqual(done.ok && done.result, { readonly: true }, `${JSON.stringify(done)}\n${stderr()}`)
+      assert.equal(outputs.length, 1)
+      for (const seal of ['shrink', 'grow', 'write', 'seal'] as const) assert.ok(native.getSeals(outputs[0]).includes(seal))
+      const got = Buffer.alloc(native.fileSize(outputs[0]))
+      fs.readSync(outputs[0], got, 0, got.length, 0)
+      native.close(outputs[0])
+      assert.ok(got.equals(Buffer.from(bytes.map((b) => 255 - b)).subarray(0, shorten)))
+    }
+  } finally {
+    child.kill('SIGKILL')
+    await exited(child)
+    input.close()
     setup.close()
   }
 })
