@@ -10,7 +10,7 @@ import * as native from '../../native'
 import { buildApp } from '../../server/app'
 import { AttachServer } from '../../server/attach/attach-server'
 import type { AttachLogger } from '../../server/attach/attach-connection'
-import { BufferStore } from '../../server/pool/buffer-store'
+import { BufferStore } from '../../server/store/buffer-store'
 import { PYTHON_CLIENT, RawClient, run, startAttachApp, tempSocket, until } from '../helpers/attach'
 
 const NOBODY = 65534
@@ -167,7 +167,7 @@ sys.exit(1)
   await polite.close()
 })
 
-test('the folder: created 0700, tightened when it exists, refused when it is a symlink or not ours', async (t) => {
+test('the folder: created 0700 when new, an existing one left as it is, refused when it is a symlink, not ours, or open to swaps', async (t) => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-folder-'))
   t.after(() => { fs.rmSync(base, { recursive: true, force: true }) })
   const start = (socketPath: string): AttachServer => {
@@ -184,11 +184,35 @@ test('the folder: created 0700, tightened when it exists, refused when it is a s
   first.close()
   assert.equal(fs.existsSync(nested), false, 'close removes the socket file')
 
+  // A folder that exists is the user's, not ours: never chmod'ed (issue 15, item 14).
   const loose = path.join(base, 'loose')
   fs.mkdirSync(loose, { mode: 0o755 })
   fs.chmodSync(loose, 0o755)
   start(path.join(loose, 'attach.sock')).close()
-  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
+  assert.equal(fs.statSync(loose).mode & 0o7777, 0o755, 'left as it was')
+
+  // A shared temp folder (1777, like /tmp): usable, and still 1777 while serving and after.
+  const shared = path.join(base, 'shared')
+  fs.mkdirSync(shared)
+  fs.chmodSync(shared, 0o1777)
+  const logger = capturingLogger()
+  const inShared = new AttachServer({ store: smallStore(), path: path.join(shared, 'x.sock'), logger })
+  inShared.start()
+  assert.equal(fs.statSync(shared).mode & 0o7777, 0o1777, 'a 1777 folder is not made 0700')
+  assert.equal(fs.statSync(path.join(shared, 'x.sock')).mode & 0o777, 0o600)
+  assert.ok(logger.lines.some((l) => l.level === 'warn' && /open to other users/.test(l.msg ?? '')), 'the open folder is warned about')
+  const sharedClient = await RawClient.connect(path.join(shared, 'x.sock'))
+  assert.equal(await sharedClient.code({ op: 'ping' }), 'OK')
+  await sharedClient.close()
+  inShared.close()
+  assert.equal(fs.statSync(shared).mode & 0o7777, 0o1777, 'nor after')
+
+  // Writable by others without the sticky bit: anyone could swap the socket file. Refused, unchanged.
+  const open = path.join(base, 'open')
+  fs.mkdirSync(open)
+  fs.chmodSync(open, 0o777)
+  assert.throws(() => start(path.join(open, 'attach.sock')), /writable by other users/)
+  assert.equal(fs.statSync(open).mode & 0o7777, 0o777)
 
   const link = path.join(base, 'link')
   fs.symlinkSync(loose, link)
@@ -221,8 +245,14 @@ test('the socket file: a stale one is replaced, a live one or a regular file is 
   const client = await RawClient.connect(socketPath)
   assert.equal(await client.code({ op: 'ping' }), 'OK')
 
+  // Said as what it is: which path is taken, and the flag that picks another (issue 15, item 20).
   const rival = new AttachServer({ store: smallStore(), path: socketPath })
-  assert.throws(() => { rival.start() }, { code: 'EADDRINUSE' })
+  assert.throws(() => { rival.start() }, (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'EADDRINUSE')
+    assert.ok(err.message.includes(`attach socket ${socketPath} is in use`), err.message)
+    assert.match(err.message, /--attach-socket/)
+    return true
+  })
   assert.equal(await client.code({ op: 'ping' }), 'OK', 'the live server is untouched')
 
   // close() ends every connection and removes the file.
@@ -243,7 +273,7 @@ test('closing drops the attached holders of open connections', async (t) => {
   const server = new AttachServer({ store, path: socketPath })
   server.start()
   const client = await RawClient.connect(socketPath)
-  const { reply, fds } = await client.request({ op: 'attach', buffer: info.id, token: info.attachToken })
+  const { reply, fds } = await client.request({ op: 'attach', buffer: info.id, token: info.attachToken, unsealed: true })
   assert.equal(reply.ok, true)
   fds.forEach(native.close)
   assert.deepEqual(store.get(info.id).descriptors.filter((d) => d.role === 'attached'), [{ pid: process.pid, fd: null, role: 'attached' }])
