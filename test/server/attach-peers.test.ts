@@ -140,6 +140,71 @@ test('past maxConnections a client gets SERVER_BUSY; a slot frees when a client 
   await d.close()
 })
 
+test('64 idle connections of one process do not lock others out: past its share a peer is refused, another process still gets in', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const server = new AttachServer({ store: smallStore(), path: socketPath })
+  server.start()
+  t.after(() => { server.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const mine: RawClient[] = []
+  const codes: string[] = []
+  for (let i = 0; i < server.limits.maxConnections; i++) {
+    const client = await RawClient.connect(socketPath)
+    mine.push(client)
+    codes.push(await client.code({ op: 'ping' }))
+  }
+  const share = server.limits.maxConnectionsPerPeer
+  assert.deepEqual(codes.slice(0, share), Array(share).fill('OK'))
+  assert.deepEqual(new Set(codes.slice(share)), new Set(['SERVER_BUSY']), 'one process gets its share, not every slot')
+  assert.equal(server.connections, share)
+  // Another process is served while those sit idle.
+  const other = await run('python3', [PYTHON_CLIENT, 'ping', '--socket', socketPath])
+  assert.equal(other.code, 0, other.stderr)
+  assert.equal(JSON.parse(other.stdout).ok, true)
+  // A slot of this process's share frees when one of its connections goes.
+  await mine[0].close()
+  await until(() => server.connections === share - 1, 'the server to see the client leave')
+  const again = await RawClient.connect(socketPath)
+  assert.equal(await again.code({ op: 'ping' }), 'OK')
+  for (const client of [...mine, again]) await client.close()
+})
+
+test('an idle connection is closed after idleTimeoutMs, its holder entries with it; one that keeps asking stays', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const store = smallStore()
+  const info = store.create({ size: 16 })
+  store.seal(info.id)
+  const server = new AttachServer({ store, path: socketPath, limits: { maxConnections: 2, idleTimeoutMs: 300 } })
+  server.start()
+  t.after(() => { server.close(); store.closeAll(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const idle = await RawClient.connect(socketPath)
+  const { reply, fds } = await idle.request({ op: 'attach', buffer: info.id, token: info.attachToken })
+  assert.equal(reply.ok, true)
+  fds.forEach(native.close)
+  assert.equal(store.get(info.id).descriptors.filter((d) => d.role === 'attached').length, 1)
+  const busy = await RawClient.connect(socketPath)
+  assert.equal(await busy.code({ op: 'ping' }), 'OK')
+  const third = await RawClient.connect(socketPath)
+  assert.equal(await third.code({ op: 'ping' }), 'SERVER_BUSY', 'both slots taken')
+  await third.close()
+  // `busy` asks every 50 ms, well inside the timeout; `idle` says nothing and is closed.
+  let keepAsking = true
+  const asking = (async () => {
+    while (keepAsking) {
+      assert.equal(await busy.code({ op: 'ping' }), 'OK')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })()
+  assert.equal(await idle.next(), null, 'the server closed the idle connection')
+  assert.deepEqual(store.get(info.id).descriptors.map((d) => d.role), ['server'], 'its holder entry went with it')
+  const fresh = await RawClient.connect(socketPath)
+  assert.equal(await fresh.code({ op: 'ping' }), 'OK', 'its slot is free again')
+  keepAsking = false
+  await asking
+  assert.equal(busy.closed, false, 'the connection that kept asking is still open')
+  await busy.close()
+  await fresh.close()
+})
+
 test('a client that never reads its replies is dropped; others are served meanwhile', async (t) => {
   const { app, socketPath, dir } = await startAttachApp()
   t.after(async () => { await app.close(); fs.rmSync(dir, { recursive: true, force: true }) })
