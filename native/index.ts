@@ -110,7 +110,8 @@ export function fileLimit (): FileLimit { return binding.fileLimit() }
 
 /**
  * Raises the soft open-file limit to the hard one (`setrlimit(2)`; always allowed) and returns
- * the limit now in force. Child processes spawned afterwards inherit it.
+ * the limit now in force. Child processes spawned afterwards inherit it. (The node binary does
+ * this at start-up; call it when something may have lowered the limit since.)
  */
 export function raiseFileLimit (): FileLimit { return binding.raiseFileLimit() }
 

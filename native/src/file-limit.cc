@@ -31,9 +31,10 @@ Napi::Value FileLimit(const Napi::CallbackInfo& info) {
   return LimitObject(info.Env(), limit);
 }
 
-// Soft up to hard: an unprivileged process may always do this (setrlimit(2)). Node itself does
-// not (libuv leaves the soft limit alone), and the usual soft default of 1024 would cap a server
-// whose every buffer is a descriptor far below what the system allows.
+// Soft up to hard: an unprivileged process may always do this (setrlimit(2)). The node binary
+// does it at start-up, but an embedder, a parent (prlimit) or a shell may have lowered it since,
+// and the usual soft default of 1024 would cap a server whose every buffer is a descriptor far
+// below what the system allows. The store's budget is derived from the result.
 Napi::Value RaiseFileLimit(const Napi::CallbackInfo& info) {
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) < 0) ThrowErrno(info.Env(), errno, "getrlimit");

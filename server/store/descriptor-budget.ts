@@ -25,8 +25,8 @@ export function maxBuffersFor (limit: number): number {
 
 /**
  * The default buffer budget of this process: raises the soft open-file limit to the hard one first
- * (always allowed; Node leaves it at the usual 1024), then leaves the reserve. Worker processes
- * spawned later inherit the raised limit.
+ * (always allowed; the node binary does it at start-up too, but an embedder or a parent may have
+ * lowered it), then leaves the reserve. Worker processes spawned later inherit the raised limit.
  */
 export function defaultMaxBuffers (): { maxBuffers: number, fileLimit: number } {
   let limit: native.FileLimit
