@@ -50,7 +50,6 @@ interface NativeChannel {
 }
 
 // The addon is built by `npm install` (node-gyp) into build/Release, two levels above dist/native.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const binding: Binding = require(path.join(__dirname, '..', '..', 'build', 'Release', 'memfd_pool.node'))
 
 /**

@@ -9,7 +9,8 @@ export interface LeaseHost {
   mapping: (record: BufferRecord) => Buffer
   readOnlyDescriptor: (record: BufferRecord, ownDescription: boolean) => number
   addHolder: (record: BufferRecord, holder: DescriptorHolder) => object
-  removeHolder: (record: BufferRecord, key: object) => void
+  /** Removes the holders registered under `keys`; one 'buffer.holders' event for all of them. */
+  removeHolders: (record: BufferRecord, keys: object[]) => void
   released: (record: BufferRecord) => void
 }
 
@@ -63,14 +64,14 @@ export class BufferLease {
       const at = this.#holders.indexOf(key)
       if (at < 0) return
       this.#holders.splice(at, 1)
-      this.#host.removeHolder(this.#record, key)
+      this.#host.removeHolders(this.#record, [key])
     }
   }
 
   release (): void {
     if (this.#released) return
     this.#released = true
-    for (const key of this.#holders.splice(0)) this.#host.removeHolder(this.#record, key)
+    this.#host.removeHolders(this.#record, this.#holders.splice(0))
     this.#record.leases--
     this.#host.released(this.#record)
   }

@@ -72,7 +72,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       mapping: (record) => this.#mapping(record),
       readOnlyDescriptor: (record, own) => this.#readOnlyDescriptor(record, own),
       addHolder: (record, holder) => this.#addHolder(record, holder),
-      removeHolder: (record, key) => this.#removeHolder(record, key),
+      removeHolders: (record, keys) => this.#removeHolders(record, keys),
       released: (record) => { if (record.deleted && record.leases === 0) this.#free(record) }
     }
   }
@@ -225,13 +225,16 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
     return key
   }
 
-  #removeHolder (record: BufferRecord, key: object): void {
-    if (record.holders.delete(key)) this.#holdersChanged(record)
+  #removeHolders (record: BufferRecord, keys: object[]): void {
+    let changed = false
+    for (const key of keys) changed = record.holders.delete(key) || changed
+    if (changed) this.#holdersChanged(record)
   }
 
   #holdersChanged (record: BufferRecord): void {
     // A deleted buffer is gone from every view; news about it would bring it back to listeners.
-    if (!record.deleted) this.emit('buffer.holders', this.#info(record))
+    // Every job start and end changes holders: build the info only for someone listening.
+    if (!record.deleted && this.listenerCount('buffer.holders') > 0) this.emit('buffer.holders', this.#info(record))
   }
 
   has (id: string): boolean { return this.#visible.has(id) }
@@ -350,7 +353,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   addHolder (id: string, holder: DescriptorHolder): () => void {
     const record = this.#lookup(id)
     const key = this.#addHolder(record, holder)
-    return () => { this.#removeHolder(record, key) }
+    return () => { this.#removeHolders(record, [key]) }
   }
 
   /** Frees every buffer (leases are ignored): the store's owner is shutting down. */

@@ -187,9 +187,9 @@ test('an idle connection is closed after idleTimeoutMs, its holder entries with 
   assert.equal(await third.code({ op: 'ping' }), 'SERVER_BUSY', 'both slots taken')
   await third.close()
   // `busy` asks every 50 ms, well inside the timeout; `idle` says nothing and is closed.
-  let keepAsking = true
+  const pacing = { stop: false }
   const asking = (async () => {
-    while (keepAsking) {
+    while (!pacing.stop) {
       assert.equal(await busy.code({ op: 'ping' }), 'OK')
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
@@ -198,7 +198,7 @@ test('an idle connection is closed after idleTimeoutMs, its holder entries with 
   assert.deepEqual(store.get(info.id).descriptors.map((d) => d.role), ['server'], 'its holder entry went with it')
   const fresh = await RawClient.connect(socketPath)
   assert.equal(await fresh.code({ op: 'ping' }), 'OK', 'its slot is free again')
-  keepAsking = false
+  pacing.stop = true
   await asking
   assert.equal(busy.closed, false, 'the connection that kept asking is still open')
   await busy.close()

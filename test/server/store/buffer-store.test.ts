@@ -238,6 +238,7 @@ test('holders: listed while held, and every change is a buffer.holders event wit
   removeWorker()
   removeAttached()
   lease.addHolder({ pid: 4713, fd: 6, role: 'worker' })
+  lease.addHolder({ pid: 4714, fd: 7, role: 'worker' })
   lease.release()
   assert.deepEqual(events.map((e) => e.descriptors.map((d) => d.pid)), [
     [process.pid, 4711],
@@ -245,7 +246,8 @@ test('holders: listed while held, and every change is a buffer.holders event wit
     [process.pid, 4712],
     [process.pid],
     [process.pid, 4713],
-    [process.pid]
+    [process.pid, 4713, 4714],
+    [process.pid] // a lease's holders leave together: one event
   ])
   assert.ok(events.every((e) => e.id === info.id && e.size === 8 && typeof e.attachToken === 'string'))
   // A deleted buffer's holders leaving makes no event: it is gone from every view.
