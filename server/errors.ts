@@ -55,6 +55,7 @@ export const JOB_ERROR_CODES = {
   CANCELLED: 'The job was cancelled, or the pool shut down before it finished',
   OUTPUT_TOO_LARGE: 'An output would exceed the per-buffer maximum or the remaining quota',
   QUOTA_EXCEEDED: 'The memory quota was exhausted while registering an output',
+  TOO_MANY_BUFFERS: 'An output could not be registered: the server holds as many buffers as its open-file limit allows',
   INVALID_RANGE: 'An offset or length in the params lies outside the input',
   INVALID_INPUT: 'An input\'s bytes are not what the kind expects (e.g. not gzip data)',
   INVALID_PARAMS: 'The params are not usable for this input',
