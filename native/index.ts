@@ -26,6 +26,9 @@ interface Binding {
   addSeals (fd: number, seals: SealName[]): SealName[]
   getSeals (fd: number): SealName[]
   reopenReadOnly (fd: number): number
+  reopenReadWrite (fd: number): number
+  fileLimit (): FileLimit
+  raiseFileLimit (): FileLimit
   dup (fd: number): number
   close (fd: number): void
   accessMode (fd: number): 'r' | 'w' | 'rw'
@@ -34,7 +37,7 @@ interface Binding {
   socketPair (): [number, number]
   connectSeqpacket (path: string): number
   NativeChannel: new (fd: number, listener: (type: string, a?: unknown, b?: unknown) => void, options?: ChannelOptions) => NativeChannel
-  NativeListener: new (path: string, mode: number, onConnection: (fd: number) => void) => { close (): void }
+  NativeListener: new (path: string, mode: number, onConnection: (fd: number) => void) => { close (): void, resume (): void }
 }
 
 interface NativeChannel {
@@ -47,7 +50,6 @@ interface NativeChannel {
 }
 
 // The addon is built by `npm install` (node-gyp) into build/Release, two levels above dist/native.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const binding: Binding = require(path.join(__dirname, '..', '..', 'build', 'Release', 'memfd_pool.node'))
 
 /**
@@ -90,6 +92,27 @@ export function getSeals (fd: number): SealName[] { return binding.getSeals(fd) 
  * Whoever holds only this descriptor cannot map the memory writable (`EACCES`).
  */
 export function reopenReadOnly (fd: number): number { return binding.reopenReadOnly(fd) }
+
+/**
+ * A new read-write descriptor for the same memory, opened `O_RDWR` through `/proc/self/fd/N`: an
+ * open file description of its own, unlike `dup()`, so status flags its holder sets (`O_APPEND`)
+ * or its file offset never reach the original. The inode's permissions decide, not `fd`'s mode: a
+ * read-only descriptor of a memfd can be reopened writable this way (seals still apply).
+ */
+export function reopenReadWrite (fd: number): number { return binding.reopenReadWrite(fd) }
+
+/** The process's open-file limit (`RLIMIT_NOFILE`); `Infinity` for `RLIM_INFINITY`. */
+export interface FileLimit { soft: number, hard: number }
+
+/** The open-file limit now in force (`getrlimit(2)`). */
+export function fileLimit (): FileLimit { return binding.fileLimit() }
+
+/**
+ * Raises the soft open-file limit to the hard one (`setrlimit(2)`; always allowed) and returns
+ * the limit now in force. Child processes spawned afterwards inherit it. (The node binary does
+ * this at start-up; call it when something may have lowered the limit since.)
+ */
+export function raiseFileLimit (): FileLimit { return binding.raiseFileLimit() }
 
 /** A duplicate descriptor (`F_DUPFD_CLOEXEC`) for the same open file. */
 export function dup (fd: number): number { return binding.dup(fd) }
@@ -252,21 +275,43 @@ export interface ListenOptions {
   channel?: ChannelOptions
 }
 
-/** A listening `SOCK_SEQPACKET` socket; emits 'connection' with a Channel per client. */
-export class SeqpacketServer extends EventEmitter<{ connection: [channel: Channel], error: [err: Error] }> {
+/** First and longest wait before accepting again after the open-file limit stopped it. */
+const ACCEPT_RETRY_FIRST_MS = 25
+const ACCEPT_RETRY_MAX_MS = 1000
+
+const ERRNO_NAMES: Record<number, string> = { 24: 'EMFILE', 23: 'ENFILE', 105: 'ENOBUFS', 12: 'ENOMEM' }
+
+/**
+ * A listening `SOCK_SEQPACKET` socket; emits 'connection' with a Channel per client. When accept
+ * fails for want of descriptors (`EMFILE`, `ENFILE`) or memory, it stops polling, emits 'error'
+ * (once per episode, `err.code` naming the cause) and tries again after a back-off (25 ms doubling
+ * to 1 s), so a server at its open-file limit does not spin on a readable socket; the waiting
+ * clients are accepted once descriptors are free again, and 'resumed' is emitted then.
+ */
+export class SeqpacketServer extends EventEmitter<{ connection: [channel: Channel], error: [err: SystemError], resumed: [] }> {
   readonly path: string
-  #native: { close (): void } | null
+  #native: { close (): void, resume (): void } | null
+  #retryMs = 0
+  #retryTimer: NodeJS.Timeout | null = null
 
   constructor (socketPath: string, options: ListenOptions = {}) {
     super()
     this.path = socketPath
     const channelOptions = options.channel ?? {}
     this.#native = new binding.NativeListener(socketPath, options.mode ?? 0o600, (fd) => {
+      if (fd < 0) {
+        this.#paused(-fd)
+        return
+      }
+      if (this.#retryMs !== 0) {
+        this.#retryMs = 0
+        this.emit('resumed')
+      }
       let channel: Channel
       try {
         channel = new Channel(fd, channelOptions)
       } catch (err) {
-        this.emit('error', err as Error)
+        this.emit('error', err as SystemError)
         return
       }
       if (this.listenerCount('connection') === 0) channel.close()
@@ -274,8 +319,31 @@ export class SeqpacketServer extends EventEmitter<{ connection: [channel: Channe
     })
   }
 
+  /** True while accepting is stopped by a resource error, waiting to retry. */
+  get paused (): boolean { return this.#retryTimer !== null }
+
+  #paused (errno: number): void {
+    const first = this.#retryMs === 0
+    this.#retryMs = first ? ACCEPT_RETRY_FIRST_MS : Math.min(this.#retryMs * 2, ACCEPT_RETRY_MAX_MS)
+    if (first) {
+      const code = ERRNO_NAMES[errno] ?? `errno ${errno}`
+      const err = new Error(`${code}: cannot accept a connection on ${this.path}; retrying every ${ACCEPT_RETRY_MAX_MS} ms at most`) as SystemError
+      err.code = code
+      err.errno = -errno
+      err.syscall = 'accept4'
+      this.emit('error', err)
+    }
+    // Unref'd: the listener itself keeps the loop alive while open.
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null
+      this.#native?.resume()
+    }, this.#retryMs).unref()
+  }
+
   /** Stops listening and removes the socket file (only if it is still the one we created). */
   close (): void {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
     this.#native?.close()
     this.#native = null
   }

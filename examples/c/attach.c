@@ -4,12 +4,14 @@
  *
  *   cc -O2 -Wall -Wextra -o attach examples/c/attach.c
  *
- *   attach [--dump] SOCKET_PATH BUFFER_ID TOKEN
+ *   attach [--dump] [--unsealed] SOCKET_PATH BUFFER_ID TOKEN
  *
  * Connects, sends {"op":"attach","buffer":ID,"token":TOKEN,"mode":"r"}, receives
  * the reply and its read-only descriptor (SCM_RIGHTS), maps it PROT_READ and
  * MAP_SHARED, and prints "fnv1a64 <16 hex digits> size <bytes>" (FNV-1a, 64-bit,
  * over every byte) on stdout, or with --dump writes the raw bytes to stdout.
+ * A buffer that is not sealed yet is refused (BUFFER_NOT_SEALED) unless
+ * --unsealed adds "unsealed":true: its bytes may still change while mapped.
  *
  * Exit status: 0 success; 1 the server answered {"ok":false} (its code and
  * message on stderr); 2 usage; 3 protocol or system error.
@@ -197,9 +199,10 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: %s [--dump] SOCKET_PATH BUFFER_ID TOKEN\n"
+            "usage: %s [--dump] [--unsealed] SOCKET_PATH BUFFER_ID TOKEN\n"
             "  attaches the buffer read-only over the memfd-pool attach socket and prints\n"
-            "  \"fnv1a64 <16 hex> size <n>\", or with --dump writes its bytes to stdout\n",
+            "  \"fnv1a64 <16 hex> size <n>\", or with --dump writes its bytes to stdout;\n"
+            "  --unsealed also reads a buffer that is not sealed yet\n",
             prog);
     return EXIT_USAGE;
 }
@@ -207,7 +210,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     const char *pos[3];
-    int npos = 0, dump = 0;
+    int npos = 0, dump = 0, unsealed = 0;
     int sock = -1, fd = -1, status = EXIT_FAILED;
     int fds[MAX_FDS_SEEN];
     int nfds = 0;
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dump") == 0)
             dump = 1;
+        else if (strcmp(argv[i], "--unsealed") == 0)
+            unsealed = 1;
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return usage(), EXIT_OK;
         else if (npos < 3)
@@ -258,8 +263,8 @@ int main(int argc, char **argv)
     /* -- request: one message, no descriptors -- */
     char req[2 * MAX_ID_LEN + 128];
     int len = snprintf(req, sizeof req,
-                       "{\"op\":\"attach\",\"buffer\":\"%s\",\"token\":\"%s\",\"mode\":\"r\"}",
-                       id, token);
+                       "{\"op\":\"attach\",\"buffer\":\"%s\",\"token\":\"%s\",\"mode\":\"r\"%s}",
+                       id, token, unsealed ? ",\"unsealed\":true" : "");
     if (len < 0 || (size_t)len >= sizeof req) {
         fprintf(stderr, "%s: request does not fit\n", prog);
         goto out;

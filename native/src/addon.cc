@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "channel.h"
+#include "file-limit.h"
 #include "listener.h"
 #include "mapping.h"
 #include "memfd.h"
@@ -14,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMapping(env, exports);
   InitChannel(env, exports);
   InitListener(env, exports);
+  InitFileLimit(env, exports);
   return exports;
 }
 

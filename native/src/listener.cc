@@ -31,7 +31,7 @@ int RemoveIfStale(const struct sockaddr_un& addr) {
 }  // namespace
 
 Napi::Function Listener::Init(Napi::Env env) {
-  return DefineClass(env, "NativeListener", {InstanceMethod("close", &Listener::Close)});
+  return DefineClass(env, "NativeListener", {InstanceMethod("close", &Listener::Close), InstanceMethod("resume", &Listener::Resume)});
 }
 
 // new NativeListener(path, mode, onConnection(fd))
@@ -121,8 +121,20 @@ void Listener::OnPoll(uv_poll_t* handle, int status, int events) {
   for (int n = 0; n < 64 && self->open_; n++) {
     int fd = accept4(self->fd_.Get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      // EMFILE/ENFILE: leave the connection in the backlog and try again on the next wake-up.
+      int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      // EMFILE/ENFILE/ENOBUFS/ENOMEM: the connection stays in the backlog and the socket stays
+      // readable, so a level-triggered poll would wake us again at once, forever (a core at 100 %
+      // while the process is at its open-file limit). Stop polling and tell JavaScript, which
+      // calls resume() after a back-off, when descriptors may have been freed.
+      uv_poll_stop(self->poll_);
+      self->paused_ = true;
+      try {
+        self->listener_.MakeCallback(keep, {Napi::Number::New(env, -err)});
+      } catch (const Napi::Error& e) {
+        napi_fatal_exception(env, e.Value());
+      }
       return;
     }
     try {
@@ -132,6 +144,15 @@ void Listener::OnPoll(uv_poll_t* handle, int status, int events) {
     }
   }
   (void)keep;
+}
+
+// Polls again after OnPoll paused on a resource error; accepting then retries the backlog.
+Napi::Value Listener::Resume(const Napi::CallbackInfo& info) {
+  if (open_ && paused_ && poll_ != nullptr) {
+    paused_ = false;
+    uv_poll_start(poll_, UV_READABLE, &Listener::OnPoll);
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value Listener::Close(const Napi::CallbackInfo& info) {

@@ -1,5 +1,6 @@
 // A listening SOCK_SEQPACKET Unix socket: accepts connections on the loop and hands each new
-// descriptor to JavaScript, which wraps it in a Channel.
+// descriptor to JavaScript, which wraps it in a Channel. At the open-file limit it stops polling
+// and reports the errno instead (a negative "descriptor"); JavaScript resumes it after a back-off.
 #pragma once
 #include <napi.h>
 #include <sys/types.h>
@@ -19,6 +20,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
 
  private:
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void Shutdown();
 
@@ -29,6 +31,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
   dev_t dev_ = 0;  // identity of the socket file we created, so close() never unlinks
   ino_t ino_ = 0;  // a file someone else put at the same path later
   bool open_ = false;
+  bool paused_ = false;  // polling stopped after accept failed for want of descriptors
 };
 
 void InitListener(Napi::Env env, Napi::Object exports);

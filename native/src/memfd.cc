@@ -145,14 +145,21 @@ Napi::Value GetSeals(const Napi::CallbackInfo& info) {
 
 // A new open file description for the same memory, opened O_RDONLY through /proc/self/fd:
 // a process holding only this descriptor cannot map it writable (EACCES), whatever the seals.
-Napi::Value ReopenReadOnly(const Napi::CallbackInfo& info) {
+Napi::Value Reopen(const Napi::CallbackInfo& info, int access) {
   int fd = ArgFd(info, 0, "fd");
   std::string path = "/proc/self/fd/" + std::to_string(fd);
-  int ro;
-  do ro = open(path.c_str(), O_RDONLY | O_CLOEXEC); while (ro < 0 && errno == EINTR);
-  if (ro < 0) ThrowErrno(info.Env(), errno, "open");
-  return Napi::Number::New(info.Env(), ro);
+  int copy;
+  do copy = open(path.c_str(), access | O_CLOEXEC); while (copy < 0 && errno == EINTR);
+  if (copy < 0) ThrowErrno(info.Env(), errno, "open");
+  return Napi::Number::New(info.Env(), copy);
 }
+
+Napi::Value ReopenReadOnly(const Napi::CallbackInfo& info) { return Reopen(info, O_RDONLY); }
+
+// The same, O_RDWR: a writable descriptor with an open file description of its own, so that what
+// its holder does to it (O_APPEND through F_SETFL, lseek) reaches nobody else's descriptor, as a
+// dup() would. The inode's permissions decide, not the source descriptor's mode.
+Napi::Value ReopenReadWrite(const Napi::CallbackInfo& info) { return Reopen(info, O_RDWR); }
 
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
@@ -199,6 +206,7 @@ void InitMemfd(Napi::Env env, Napi::Object exports) {
   exports.Set("addSeals", Napi::Function::New(env, AddSeals, "addSeals"));
   exports.Set("getSeals", Napi::Function::New(env, GetSeals, "getSeals"));
   exports.Set("reopenReadOnly", Napi::Function::New(env, ReopenReadOnly, "reopenReadOnly"));
+  exports.Set("reopenReadWrite", Napi::Function::New(env, ReopenReadWrite, "reopenReadWrite"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));

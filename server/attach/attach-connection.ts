@@ -3,7 +3,7 @@
 // requests). Owns every descriptor a request brings until it closes it or the store adopts it,
 // and the leases that list this peer as an `attached` holder while the connection is open.
 import * as native from '../../native'
-import type { BufferLease, BufferStore } from '../pool/buffer-store'
+import type { BufferLease, BufferStore } from '../store/buffer-store'
 import { secretsEqual } from '../pool/ids'
 import { PoolError } from '../pool/pool-error'
 import {
@@ -22,7 +22,13 @@ export interface ConnectionContext {
   logger: AttachLogger
   /** Replies queued behind a full socket before the client counts as not reading. */
   maxPendingReplies: number
+  /** A connection that sends no request for this long is closed (its holder entries go with it). */
+  idleTimeoutMs: number
 }
+
+/** Said in the reply to an `r` attach of an unsealed buffer, and in docs/attach-protocol.md. */
+export const UNSEALED_WARNING = 'The buffer is not sealed: its bytes may still change, and this read-only descriptor ' +
+  'can be reopened writable through /proc/self/fd/N by its holder (seals, not access modes, make a buffer immutable)'
 
 interface Answer {
   reply: AttachReply
@@ -49,6 +55,7 @@ export class AttachConnection {
   #leases = new Map<string, BufferLease>()
   #closed = false
   #onClosed: (connection: AttachConnection) => void
+  #idleTimer: NodeJS.Timeout
 
   constructor (channel: native.Channel, peer: native.PeerCredentials, context: ConnectionContext, onClosed: (connection: AttachConnection) => void) {
     this.channel = channel
@@ -60,6 +67,14 @@ export class AttachConnection {
     channel.on('message', (data, fds) => { this.#onMessage(data, fds) })
     channel.on('error', (err) => { this.#onChannelError(err) })
     channel.on('close', () => { this.close() })
+    // An idle connection holds one of the server's few slots: a client that stays quiet this long
+    // is closed, so idle peers cannot lock everyone else out for good (issue 15, item 13).
+    this.#idleTimer = setTimeout(() => { this.#onIdle() }, context.idleTimeoutMs).unref()
+  }
+
+  #onIdle (): void {
+    this.#context.logger.info({ peer: this.peer, idleTimeoutMs: this.#context.idleTimeoutMs }, 'attach connection idle; closing it')
+    this.close()
   }
 
   get attachedBuffers (): number { return this.#leases.size }
@@ -68,6 +83,7 @@ export class AttachConnection {
   close (): void {
     if (this.#closed) return
     this.#closed = true
+    clearTimeout(this.#idleTimer)
     this.channel.close()
     for (const lease of this.#leases.values()) lease.release()
     this.#leases.clear()
@@ -75,6 +91,7 @@ export class AttachConnection {
   }
 
   #onMessage (data: Buffer, fds: number[]): void {
+    this.#idleTimer.refresh()
     const owned = [...fds]
     const take = (i: number): number => { const fd = owned[i]; owned[i] = -1; return fd }
     let answer: Answer
@@ -113,13 +130,13 @@ export class AttachConnection {
       case 'ping':
         return { reply: { ok: true, pid: process.pid } }
       case 'attach':
-        return this.#attach(request.buffer, request.token, request.mode)
+        return this.#attach(request.buffer, request.token, request.mode, request.unsealed)
       case 'register':
         return this.#register(request.name, take, count)
     }
   }
 
-  #attach (id: string, token: string, mode: 'r' | 'rw'): Answer {
+  #attach (id: string, token: string, mode: 'r' | 'rw', unsealed: boolean): Answer {
     const store = this.#context.store
     // Our own messages, never the store's: they must not echo a long id back, and a wrong token
     // must not learn anything about the buffer (its seal state) beyond that it exists.
@@ -127,15 +144,24 @@ export class AttachConnection {
     if (!secretsEqual(token, store.attachToken(id))) throw new AttachRefusal('FORBIDDEN', `Wrong attach token for buffer ${quoted(id)}`)
     const info = store.get(id)
     if (mode === 'rw' && info.sealed) throw new AttachRefusal('BUFFER_SEALED', `Buffer ${quoted(id)} is sealed; attach it with mode "r"`)
-    const lease = this.#leaseFor(id, info.sealed)
+    // A read-only descriptor of an unsealed buffer promises less than it seems to (it can be
+    // reopened O_RDWR, and the bytes may change anyway): only for a client that says it knows.
+    if (mode === 'r' && !info.sealed && !unsealed) {
+      throw new AttachRefusal('BUFFER_NOT_SEALED', `Buffer ${quoted(id)} is not sealed: its bytes may still change. Seal it first, or ask with "unsealed": true (or mode "rw")`)
+    }
+    const lease = this.#leaseFor(id)
+    // Both are reopens with an open file description of their own, never a dup() of the store's:
+    // flags a client sets (O_APPEND) or its file offset must not reach the server's descriptor.
     const fd = mode === 'r' ? lease.readOnlyDescriptor({ ownDescription: true }) : store.writableDescriptor(id)
-    return { reply: { ok: true, buffer: { id: info.id, size: info.size, sealed: info.sealed } }, fd }
+    const buffer = { id: info.id, size: info.size, sealed: info.sealed }
+    return { reply: mode === 'r' && !info.sealed ? { ok: true, buffer, warning: UNSEALED_WARNING } : { ok: true, buffer }, fd }
   }
 
-  #leaseFor (id: string, sealed: boolean): BufferLease {
+  #leaseFor (id: string): BufferLease {
     let lease = this.#leases.get(id)
     if (lease !== undefined) return lease
-    if (!sealed) fixSize(this.#context.store, id)
+    // Every buffer's size is sealed (shrink, grow) from its creation, so no descriptor handed out
+    // can resize the memory under the server's mapping.
     lease = this.#context.store.acquire(id)
     lease.addHolder({ pid: this.peer.pid, fd: null, role: 'attached' })
     this.#leases.set(id, lease)
@@ -144,15 +170,9 @@ export class AttachConnection {
 
   #register (name: string | undefined, take: (i: number) => number, count: number): Answer {
     if (count === 0) throw new AttachRefusal('BAD_REQUEST', 'register needs one memfd in SCM_RIGHTS')
-    const fd = take(0)
-    try {
-      requireWriteSeal(fd)
-    } catch (err) {
-      closeQuietly(fd)
-      throw err
-    }
-    // adopt owns fd from here, whether it accepts it or not.
-    const info = this.#context.store.adopt(fd, { name })
+    // The store owns the descriptor from here, whether it accepts it or not; it checks the seals
+    // (and adds F_SEAL_WRITE to a future-write-only memfd, refusing while a writable mapping exists).
+    const info = this.#context.store.adopt(take(0), { name })
     this.#context.logger.info({ peer: this.peer, buffer: info.id, size: info.size }, 'attach socket registered a memfd')
     return { reply: { ok: true, buffer: info } }
   }
@@ -196,46 +216,4 @@ export class AttachConnection {
 function parseRequestOrRefuseExtras (data: Buffer, fdCount: number): AttachRequest {
   if (fdCount > 1) throw new AttachRefusal('TOO_MANY_DESCRIPTORS', `The request carried ${fdCount} descriptors; at most 1 is allowed. All were closed`)
   return parseRequest(data)
-}
-
-/**
- * Seals an unsealed buffer's size (shrink and grow) before any descriptor of it leaves the
- * server. Without it a client could ftruncate the memfd (through an `rw` descriptor, or by
- * reopening /proc/self/fd/N of an `r` one) and the server's own mapping would fault (SIGBUS) on
- * the next read. Buffers never change size after creation, so nothing else notices these seals;
- * sealing for readers later adds future-write on top.
- */
-function fixSize (store: BufferStore, id: string): void {
-  const fd = store.writableDescriptor(id)
-  try {
-    native.addSeals(fd, ['shrink', 'grow'])
-  } finally {
-    native.close(fd)
-  }
-}
-
-/**
- * A registered memfd sealed with future-write only may still have a writable shared mapping
- * somewhere, through which its bytes could change under a job. Adding F_SEAL_WRITE proves there is
- * none: the kernel refuses it with EBUSY while one exists (docs/attach-protocol.md, register).
- * Anything that is not a size-sealed memfd is left to the store's own checks.
- */
-function requireWriteSeal (fd: number): void {
-  let seals: native.SealName[]
-  try {
-    seals = native.getSeals(fd)
-  } catch {
-    return // not shmem: the store refuses it with NOT_A_MEMFD
-  }
-  if (!seals.includes('shrink') || !seals.includes('grow') || !seals.includes('future-write') || seals.includes('write')) return
-  try {
-    native.addSeals(fd, ['write'])
-  } catch (err) {
-    const code = (err as native.SystemError).code
-    if (code === 'EBUSY') {
-      throw new AttachRefusal('NOT_SEALED', 'The memfd is sealed with future-write but a writable shared mapping of it still exists (F_SEAL_WRITE failed with EBUSY): unmap it first')
-    }
-    // EPERM: F_SEAL_SEAL is set, or the descriptor is read-only. Future-write is what the
-    // protocol asks for; accept it as the store does.
-  }
 }

@@ -7,7 +7,7 @@
 // not read queue in its channel, and past a bound the client is dropped.
 import path from 'node:path'
 import * as native from '../../native'
-import type { BufferStore } from '../pool/buffer-store'
+import type { BufferStore } from '../store/buffer-store'
 import { AttachConnection, type AttachLogger } from './attach-connection'
 import { MAX_MESSAGE_BYTES, RECEIVE_FDS_ROOM, encodeReply, errorReply, type AttachErrorCode } from './protocol'
 import { prepareSocketFolder } from './socket-folder'
@@ -19,6 +19,10 @@ export interface AttachLimits {
   maxPendingReplies: number
   /** How long a refused connection waits for the client's first request before closing (default 1000 ms). */
   refusalLingerMs: number
+  /** Connections one peer process (by pid; by uid when the pid is 0, another namespace) may hold at once (default 8). */
+  maxConnectionsPerPeer: number
+  /** A connection without a request for this long is closed (default 60 000 ms). */
+  idleTimeoutMs: number
 }
 
 export interface AttachServerOptions {
@@ -35,7 +39,12 @@ export interface AttachServerOptions {
   folderMode?: number
 }
 
-const DEFAULT_LIMITS: AttachLimits = { maxConnections: 64, maxPendingReplies: 32, refusalLingerMs: 1000 }
+const DEFAULT_LIMITS: AttachLimits = { maxConnections: 64, maxPendingReplies: 32, refusalLingerMs: 1000, maxConnectionsPerPeer: 8, idleTimeoutMs: 60_000 }
+
+/** The key a peer's connections are counted under. */
+function peerKey (peer: native.PeerCredentials): string {
+  return peer.pid > 0 ? `pid:${peer.pid}` : `uid:${peer.uid}`
+}
 
 const silentLogger: AttachLogger = { info () {}, warn () {}, error () {} }
 
@@ -50,6 +59,7 @@ export class AttachServer {
   #folderMode: number
   #listener: native.SeqpacketServer | null = null
   #connections = new Set<AttachConnection>()
+  #perPeer = new Map<string, number>()
   /** Refused connections waiting to close (see #refuse), with their timers. */
   #refused = new Map<native.Channel, NodeJS.Timeout>()
 
@@ -69,17 +79,31 @@ export class AttachServer {
 
   get listening (): boolean { return this.#listener !== null }
 
+  /** True while accepting is paused because the process is at its open-file limit. */
+  get acceptPaused (): boolean { return this.#listener?.paused ?? false }
+
   /**
-   * Creates the folder and listens. A stale socket file left by a dead server is replaced; a live
-   * listener or a file that is not a socket fails with EADDRINUSE (the native listener checks).
+   * Creates the folder (when it does not exist) and listens. A stale socket file left by a dead
+   * server is replaced; a live listener or a file that is not a socket fails with EADDRINUSE,
+   * said as what it means: which path is taken, and how to choose another.
    */
   start (): void {
     if (this.#listener !== null) throw new Error('The attach server is already listening')
-    prepareSocketFolder(path.dirname(this.path), this.#folderMode)
-    const listener = native.listenSeqpacket(this.path, {
-      mode: this.#socketMode,
-      channel: { maxMessageBytes: MAX_MESSAGE_BYTES, maxFds: RECEIVE_FDS_ROOM }
-    })
+    const folder = prepareSocketFolder(path.dirname(this.path), this.#folderMode)
+    if (folder.warning !== null) this.#logger.warn({ path: this.path }, folder.warning)
+    let listener: native.SeqpacketServer
+    try {
+      listener = native.listenSeqpacket(this.path, {
+        mode: this.#socketMode,
+        channel: { maxMessageBytes: MAX_MESSAGE_BYTES, maxFds: RECEIVE_FDS_ROOM }
+      })
+    } catch (err) {
+      if ((err as native.SystemError).code !== 'EADDRINUSE') throw err
+      const inUse = new Error(`The attach socket ${this.path} is in use: another memfd-pool server (or another program) listens there, or the path is not a socket. Stop that server, or give this one its own path with --attach-socket PATH (MEMFD_POOL_ATTACH_SOCKET)`) as native.SystemError
+      inUse.code = 'EADDRINUSE'
+      inUse.syscall = 'bind'
+      throw inUse
+    }
     // Both run inside the addon's callback, where a throw would be fatal: they catch everything.
     listener.on('connection', (channel) => {
       try {
@@ -89,7 +113,15 @@ export class AttachServer {
         channel.close()
       }
     })
-    listener.on('error', (err) => { this.#logger.error({ err }, 'attach socket could not accept a connection') })
+    listener.on('error', (err) => {
+      if (['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'].includes(err.code)) {
+        // The listener stopped polling and retries with a back-off (native/index.ts): no spinning.
+        this.#logger.warn({ code: err.code }, `attach socket paused accepting: the server is out of descriptors (${err.code}); retrying`)
+      } else {
+        this.#logger.error({ err }, 'attach socket could not accept a connection')
+      }
+    })
+    listener.on('resumed', () => { this.#logger.info({}, 'attach socket accepting again') })
     this.#listener = listener
     this.#logger.info({ path: this.path, allowedUids: [...this.#allowedUids] }, `attach socket listening at ${this.path}`)
   }
@@ -118,11 +150,26 @@ export class AttachServer {
       this.#refuse(channel, peer, 'SERVER_BUSY', `The attach socket serves at most ${this.limits.maxConnections} connections; retry later`)
       return
     }
+    // One process may not take every slot (issue 15, item 13): past its share it is refused,
+    // while other processes still get in.
+    const key = peerKey(peer)
+    const held = this.#perPeer.get(key) ?? 0
+    if (held >= this.limits.maxConnectionsPerPeer) {
+      this.#refuse(channel, peer, 'SERVER_BUSY', `This process already holds ${held} attach connections, the most one peer may; close one (requests can share a connection)`)
+      return
+    }
     const connection = new AttachConnection(channel, peer, {
       store: this.#store,
       logger: this.#logger,
-      maxPendingReplies: this.limits.maxPendingReplies
-    }, (closed) => { this.#connections.delete(closed) })
+      maxPendingReplies: this.limits.maxPendingReplies,
+      idleTimeoutMs: this.limits.idleTimeoutMs
+    }, (closed) => {
+      this.#connections.delete(closed)
+      const left = (this.#perPeer.get(key) ?? 1) - 1
+      if (left > 0) this.#perPeer.set(key, left)
+      else this.#perPeer.delete(key)
+    })
+    this.#perPeer.set(key, held + 1)
     this.#connections.add(connection)
   }
 

@@ -24,10 +24,13 @@ export const ATTACH_ERROR_CODES = {
   NOT_FOUND: 'No live buffer has that id',
   FORBIDDEN: 'The attach token is wrong',
   BUFFER_SEALED: 'The buffer is sealed: only read-only access is possible',
+  BUFFER_NOT_SEALED: 'The buffer is not sealed: attach it "r" with "unsealed": true, or "rw"',
   NOT_A_MEMFD: 'The descriptor is not a memfd',
   NOT_SEALED: 'The memfd lacks the shrink, grow and write seals',
   PAYLOAD_TOO_LARGE: 'The memfd is larger than the per-buffer maximum',
   QUOTA_EXCEEDED: 'The memfd does not fit in the remaining quota',
+  TOO_MANY_BUFFERS: 'The server holds as many buffers as its open-file limit allows',
+  RESOURCE_EXHAUSTED: 'The server is at its open-file limit; retry later',
   TOO_MANY_DESCRIPTORS: 'A request carries at most one descriptor',
   MESSAGE_TOO_LARGE: `A request is at most ${MAX_MESSAGE_BYTES} bytes`,
   UNEXPECTED_DESCRIPTOR: 'Only register carries a descriptor',
@@ -56,14 +59,14 @@ export type AttachMode = 'r' | 'rw'
 
 export type AttachRequest =
   | { op: 'ping' }
-  | { op: 'attach', buffer: string, token: string, mode: AttachMode }
+  | { op: 'attach', buffer: string, token: string, mode: AttachMode, unsealed: boolean }
   | { op: 'register', name?: string }
 
 export interface BufferSummary { id: string, size: number, sealed: boolean }
 
 export type AttachReply =
   | { ok: true, pid: number }
-  | { ok: true, buffer: object }
+  | { ok: true, buffer: object, warning?: string }
   | { ok: false, error: { code: AttachErrorCode, message: string } }
 
 // fatal: invalid UTF-8 is refused rather than replaced; ignoreBOM: a BOM stays in the text, where
@@ -109,7 +112,9 @@ export function parseRequest (data: Uint8Array): AttachRequest {
       const given = member(object, 'mode')
       const mode = given === undefined ? 'r' : given
       if (mode !== 'r' && mode !== 'rw') throw new AttachRefusal('BAD_REQUEST', '"mode" must be "r" or "rw"')
-      return { op, buffer, token, mode }
+      const unsealed = member(object, 'unsealed') ?? false
+      if (typeof unsealed !== 'boolean') throw new AttachRefusal('BAD_REQUEST', '"unsealed" must be a boolean')
+      return { op, buffer, token, mode, unsealed }
     }
     case 'register': {
       const name = member(object, 'name')

@@ -53,7 +53,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         201: ref(BufferSchema, { description: 'The new buffer' }),
         ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
-          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'RESOURCE_EXHAUSTED')
+          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'TOO_MANY_BUFFERS', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request, reply) => {
@@ -97,7 +97,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: {
         200: ref(BufferSchema, { description: 'The sealed buffer' }),
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'RESOURCE_EXHAUSTED')
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request) => store.seal(request.params.id))

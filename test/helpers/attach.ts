@@ -1,11 +1,12 @@
 // For the attach socket tests: a temporary socket path, an app serving it, a Node-side client that
 // can send anything (junk, extra descriptors, oversize messages), and a way to run the example
 // clients as real processes.
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import readline from 'node:readline'
 import type { FastifyInstance } from 'fastify'
 import * as native from '../../native'
 import type { AttachPluginOptions } from '../../server/plugins/attach'
@@ -14,6 +15,7 @@ import { startApp } from './server-app'
 export const REPO_ROOT = path.join(__dirname, '..', '..', '..')
 export const PYTHON_CLIENT = path.join(REPO_ROOT, 'examples', 'python', 'attach.py')
 export const C_CLIENT_SOURCE = path.join(REPO_ROOT, 'examples', 'c', 'attach.c')
+export const HOLDER_SCRIPT = path.join(REPO_ROOT, 'test', 'fixtures', 'attach-holder.py')
 
 /** A fresh temporary folder (removed by the caller) and a socket path in a sub-folder of it. */
 export function tempSocket (prefix = 'memfd-pool-attach-'): { dir: string, socketPath: string } {
@@ -128,5 +130,49 @@ export async function until (condition: () => boolean, what: string, timeoutMs =
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/**
+ * A separate Python process that attaches buffers and does to them what a client can (map
+ * writable, write, set O_APPEND, add seals, reopen), one command at a time
+ * (test/fixtures/attach-holder.py). Each command resolves with the process's JSON answer.
+ */
+export class HolderProcess {
+  readonly child: ChildProcess
+  readonly pid: number
+  #lines: AsyncIterator<string>
+
+  private constructor (child: ChildProcess, lines: AsyncIterator<string>, pid: number) {
+    this.child = child
+    this.#lines = lines
+    this.pid = pid
+  }
+
+  static async start (socketPath: string): Promise<HolderProcess> {
+    const child = spawn('python3', [HOLDER_SCRIPT, socketPath], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+    const first = await lines.next()
+    if (first.done === true) throw new Error('the holder process exited before it was ready')
+    return new HolderProcess(child, lines, JSON.parse(first.value).pid)
+  }
+
+  async do (command: Record<string, unknown>): Promise<any> {
+    this.child.stdin!.write(JSON.stringify(command) + '\n')
+    const line = await this.#lines.next()
+    if (line.done === true) throw new Error(`the holder process exited during ${JSON.stringify(command)}`)
+    return JSON.parse(line.value)
+  }
+
+  /** Lines of its /proc/PID/maps that map a memfd. */
+  memfdMaps (): string[] {
+    return fs.readFileSync(`/proc/${this.pid}/maps`, 'utf8').split('\n').filter((l) => l.includes('/memfd:'))
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = once(this.child, 'exit')
+    this.child.stdin!.end()
+    await exited
   }
 }

@@ -125,3 +125,36 @@ test('bad arguments give clear errors, never a crash, and leak nothing', () => {
   assert.throws(() => native.release(Buffer.alloc(10)), TypeError, 'only mapShared buffers can be released')
   assert.equal(countFds(), before)
 })
+
+test('reopenReadWrite: a writable descriptor with an open file description of its own', () => {
+  const fd = native.memfdCreate('reopen-rw')
+  native.ftruncate(fd, 16)
+  const readOnly = native.reopenReadOnly(fd)
+  const rw = native.reopenReadWrite(readOnly)
+  assert.equal(native.accessMode(rw), 'rw', 'the inode decides, not the source descriptor\'s mode')
+  fs.writeSync(rw, Buffer.from('abc'))
+  const pos = (n: number): string => /^pos:\s+(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${n}`, 'utf8'))![1]
+  assert.equal(pos(rw), '3')
+  assert.equal(pos(fd), '0', 'offsets are not shared, unlike a dup()')
+  native.addSeals(fd, ['write'])
+  assert.throws(() => fs.writeSync(rw, Buffer.from('x'), 0, 1, 0), { code: 'EPERM' }, 'seals bind every descriptor')
+  for (const each of [fd, readOnly, rw]) native.close(each)
+})
+
+test('fileLimit and raiseFileLimit: the soft limit rises to the hard one', () => {
+  const before = native.fileLimit()
+  assert.ok(before.soft > 0 && before.hard >= before.soft)
+  const raised = native.raiseFileLimit()
+  assert.equal(raised.soft, raised.hard)
+  assert.deepEqual(native.fileLimit(), raised)
+})
+
+test('raiseFileLimit brings a lowered soft limit back up to the hard one', async () => {
+  const { execFileSync } = await import('node:child_process')
+  const { hard } = native.fileLimit()
+  // (Node raises its own soft limit at start-up; an embedder or a parent may have lowered it.)
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${countFds() + 100}:${hard}`])
+  assert.equal(native.fileLimit().soft, countFds() + 100)
+  assert.deepEqual(native.raiseFileLimit(), { soft: hard, hard })
+  assert.deepEqual(native.fileLimit(), { soft: hard, hard })
+})

@@ -141,6 +141,26 @@ test('the C client, compiled here, attaches and reads the bytes', async () => {
   const refused = await run(binary, [socketPath, buffer.id, 'wrong-token'])
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /FORBIDDEN/)
+
+  // A buffer not sealed yet: refused unless asked for with --unsealed.
+  const writable = (await request(app.server).post('/v1/buffers').send({ size: 100 }).expect(201)).body
+  const notSealed = await run(binary, [socketPath, writable.id, writable.attachToken])
+  assert.equal(notSealed.code, 1)
+  assert.match(notSealed.stderr, /BUFFER_NOT_SEALED/)
+  const asked = await run(binary, ['--unsealed', socketPath, writable.id, writable.attachToken])
+  assert.equal(asked.code, 0, asked.stderr)
+  assert.equal(asked.stdout.trim(), `fnv1a64 ${fnv1a64(Buffer.alloc(100))} size 100`)
+})
+
+test('attach.py read of an unsealed buffer needs --unsealed and prints the server\'s warning', async () => {
+  const writable = (await request(app.server).post('/v1/buffers').send({ size: 50 }).expect(201)).body
+  const refused = await python(['read', '--buffer', writable.id, '--token', writable.attachToken])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /BUFFER_NOT_SEALED/)
+  const asked = await python(['read', '--unsealed', '--buffer', writable.id, '--token', writable.attachToken])
+  assert.equal(asked.code, 0, asked.stderr)
+  assert.equal(asked.stdout.trim(), `sha256 ${sha256(Buffer.alloc(50))} size 50`)
+  assert.match(asked.stderr, /warning: The buffer is not sealed/)
 })
 
 test('rw on an unsealed buffer: bytes written through the mapping are what GET content returns', async () => {

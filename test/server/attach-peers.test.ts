@@ -10,7 +10,7 @@ import * as native from '../../native'
 import { buildApp } from '../../server/app'
 import { AttachServer } from '../../server/attach/attach-server'
 import type { AttachLogger } from '../../server/attach/attach-connection'
-import { BufferStore } from '../../server/pool/buffer-store'
+import { BufferStore } from '../../server/store/buffer-store'
 import { PYTHON_CLIENT, RawClient, run, startAttachApp, tempSocket, until } from '../helpers/attach'
 
 const NOBODY = 65534
@@ -140,6 +140,71 @@ test('past maxConnections a client gets SERVER_BUSY; a slot frees when a client 
   await d.close()
 })
 
+test('64 idle connections of one process do not lock others out: past its share a peer is refused, another process still gets in', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const server = new AttachServer({ store: smallStore(), path: socketPath })
+  server.start()
+  t.after(() => { server.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const mine: RawClient[] = []
+  const codes: string[] = []
+  for (let i = 0; i < server.limits.maxConnections; i++) {
+    const client = await RawClient.connect(socketPath)
+    mine.push(client)
+    codes.push(await client.code({ op: 'ping' }))
+  }
+  const share = server.limits.maxConnectionsPerPeer
+  assert.deepEqual(codes.slice(0, share), Array(share).fill('OK'))
+  assert.deepEqual(new Set(codes.slice(share)), new Set(['SERVER_BUSY']), 'one process gets its share, not every slot')
+  assert.equal(server.connections, share)
+  // Another process is served while those sit idle.
+  const other = await run('python3', [PYTHON_CLIENT, 'ping', '--socket', socketPath])
+  assert.equal(other.code, 0, other.stderr)
+  assert.equal(JSON.parse(other.stdout).ok, true)
+  // A slot of this process's share frees when one of its connections goes.
+  await mine[0].close()
+  await until(() => server.connections === share - 1, 'the server to see the client leave')
+  const again = await RawClient.connect(socketPath)
+  assert.equal(await again.code({ op: 'ping' }), 'OK')
+  for (const client of [...mine, again]) await client.close()
+})
+
+test('an idle connection is closed after idleTimeoutMs, its holder entries with it; one that keeps asking stays', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const store = smallStore()
+  const info = store.create({ size: 16 })
+  store.seal(info.id)
+  const server = new AttachServer({ store, path: socketPath, limits: { maxConnections: 2, idleTimeoutMs: 300 } })
+  server.start()
+  t.after(() => { server.close(); store.closeAll(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const idle = await RawClient.connect(socketPath)
+  const { reply, fds } = await idle.request({ op: 'attach', buffer: info.id, token: info.attachToken })
+  assert.equal(reply.ok, true)
+  fds.forEach(native.close)
+  assert.equal(store.get(info.id).descriptors.filter((d) => d.role === 'attached').length, 1)
+  const busy = await RawClient.connect(socketPath)
+  assert.equal(await busy.code({ op: 'ping' }), 'OK')
+  const third = await RawClient.connect(socketPath)
+  assert.equal(await third.code({ op: 'ping' }), 'SERVER_BUSY', 'both slots taken')
+  await third.close()
+  // `busy` asks every 50 ms, well inside the timeout; `idle` says nothing and is closed.
+  const pacing = { stop: false }
+  const asking = (async () => {
+    while (!pacing.stop) {
+      assert.equal(await busy.code({ op: 'ping' }), 'OK')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })()
+  assert.equal(await idle.next(), null, 'the server closed the idle connection')
+  assert.deepEqual(store.get(info.id).descriptors.map((d) => d.role), ['server'], 'its holder entry went with it')
+  const fresh = await RawClient.connect(socketPath)
+  assert.equal(await fresh.code({ op: 'ping' }), 'OK', 'its slot is free again')
+  pacing.stop = true
+  await asking
+  assert.equal(busy.closed, false, 'the connection that kept asking is still open')
+  await busy.close()
+  await fresh.close()
+})
+
 test('a client that never reads its replies is dropped; others are served meanwhile', async (t) => {
   const { app, socketPath, dir } = await startAttachApp()
   t.after(async () => { await app.close(); fs.rmSync(dir, { recursive: true, force: true }) })
@@ -167,7 +232,7 @@ sys.exit(1)
   await polite.close()
 })
 
-test('the folder: created 0700, tightened when it exists, refused when it is a symlink or not ours', async (t) => {
+test('the folder: created 0700 when new, an existing one left as it is, refused when it is a symlink, not ours, or open to swaps', async (t) => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-folder-'))
   t.after(() => { fs.rmSync(base, { recursive: true, force: true }) })
   const start = (socketPath: string): AttachServer => {
@@ -184,11 +249,35 @@ test('the folder: created 0700, tightened when it exists, refused when it is a s
   first.close()
   assert.equal(fs.existsSync(nested), false, 'close removes the socket file')
 
+  // A folder that exists is the user's, not ours: never chmod'ed (issue 15, item 14).
   const loose = path.join(base, 'loose')
   fs.mkdirSync(loose, { mode: 0o755 })
   fs.chmodSync(loose, 0o755)
   start(path.join(loose, 'attach.sock')).close()
-  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
+  assert.equal(fs.statSync(loose).mode & 0o7777, 0o755, 'left as it was')
+
+  // A shared temp folder (1777, like /tmp): usable, and still 1777 while serving and after.
+  const shared = path.join(base, 'shared')
+  fs.mkdirSync(shared)
+  fs.chmodSync(shared, 0o1777)
+  const logger = capturingLogger()
+  const inShared = new AttachServer({ store: smallStore(), path: path.join(shared, 'x.sock'), logger })
+  inShared.start()
+  assert.equal(fs.statSync(shared).mode & 0o7777, 0o1777, 'a 1777 folder is not made 0700')
+  assert.equal(fs.statSync(path.join(shared, 'x.sock')).mode & 0o777, 0o600)
+  assert.ok(logger.lines.some((l) => l.level === 'warn' && /open to other users/.test(l.msg ?? '')), 'the open folder is warned about')
+  const sharedClient = await RawClient.connect(path.join(shared, 'x.sock'))
+  assert.equal(await sharedClient.code({ op: 'ping' }), 'OK')
+  await sharedClient.close()
+  inShared.close()
+  assert.equal(fs.statSync(shared).mode & 0o7777, 0o1777, 'nor after')
+
+  // Writable by others without the sticky bit: anyone could swap the socket file. Refused, unchanged.
+  const open = path.join(base, 'open')
+  fs.mkdirSync(open)
+  fs.chmodSync(open, 0o777)
+  assert.throws(() => start(path.join(open, 'attach.sock')), /writable by other users/)
+  assert.equal(fs.statSync(open).mode & 0o7777, 0o777)
 
   const link = path.join(base, 'link')
   fs.symlinkSync(loose, link)
@@ -221,8 +310,14 @@ test('the socket file: a stale one is replaced, a live one or a regular file is 
   const client = await RawClient.connect(socketPath)
   assert.equal(await client.code({ op: 'ping' }), 'OK')
 
+  // Said as what it is: which path is taken, and the flag that picks another (issue 15, item 20).
   const rival = new AttachServer({ store: smallStore(), path: socketPath })
-  assert.throws(() => { rival.start() }, { code: 'EADDRINUSE' })
+  assert.throws(() => { rival.start() }, (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'EADDRINUSE')
+    assert.ok(err.message.includes(`attach socket ${socketPath} is in use`), err.message)
+    assert.match(err.message, /--attach-socket/)
+    return true
+  })
   assert.equal(await client.code({ op: 'ping' }), 'OK', 'the live server is untouched')
 
   // close() ends every connection and removes the file.
@@ -243,7 +338,7 @@ test('closing drops the attached holders of open connections', async (t) => {
   const server = new AttachServer({ store, path: socketPath })
   server.start()
   const client = await RawClient.connect(socketPath)
-  const { reply, fds } = await client.request({ op: 'attach', buffer: info.id, token: info.attachToken })
+  const { reply, fds } = await client.request({ op: 'attach', buffer: info.id, token: info.attachToken, unsealed: true })
   assert.equal(reply.ok, true)
   fds.forEach(native.close)
   assert.deepEqual(store.get(info.id).descriptors.filter((d) => d.role === 'attached'), [{ pid: process.pid, fd: null, role: 'attached' }])
@@ -260,4 +355,20 @@ test('an app built without attach serves no socket', async (t) => {
   await app.pool.whenReady()
   assert.equal(app.pool.stats().attachSocket, null)
   assert.equal(app.hasDecorator('attachServer'), false)
+})
+
+test('a second server on the same attach socket says which path is in use and how to pick another', async (t) => {
+  const { dir, socketPath } = tempSocket()
+  const first = new AttachServer({ store: smallStore(), path: socketPath })
+  first.start()
+  t.after(() => { first.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+  const main = path.join(__dirname, '..', '..', 'server', 'main.js')
+  const second = await run(process.execPath, [main, '--port', '0', '--workers', '1', '--max-memory', '16MiB', '--log-level', 'warn', '--attach-socket', socketPath])
+  assert.equal(second.code, 1)
+  assert.ok(second.stderr.includes(`The attach socket ${socketPath} is in use`), second.stderr)
+  assert.match(second.stderr, /--attach-socket PATH/)
+  assert.doesNotMatch(second.stderr, /^\s+at /m, 'a sentence, not a stack trace')
+  const client = await RawClient.connect(socketPath)
+  assert.equal(await client.code({ op: 'ping' }), 'OK', 'the first server is untouched')
+  await client.close()
 })

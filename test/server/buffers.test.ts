@@ -91,7 +91,7 @@ test('POST /v1/buffers/:id/seal seals, idempotently; the server then keeps one r
   const readOnly = sealed.body.descriptors[0].fd as number
   assert.equal(native.accessMode(readOnly), 'r')
   const seals = native.getSeals(readOnly)
-  for (const seal of ['shrink', 'grow', 'future-write'] as const) assert.ok(seals.includes(seal), seals.join())
+  for (const seal of ['shrink', 'grow', 'write'] as const) assert.ok(seals.includes(seal), seals.join())
   assert.equal(memfdDescriptors().length, before + 1)
   const again = await request(app.server).post(`/v1/buffers/${created.id}/seal`).expect(200)
   assert.equal(again.body.sealed, true)

@@ -11,7 +11,8 @@ Standard library only (Python 3.9+, Linux). Importable::
 and runnable (``python3 -m memfd_pool.attach``, or ``examples/python/attach.py``)::
 
     attach.py ping     [--socket PATH]
-    attach.py read     [--socket PATH] --buffer ID --token TOKEN [--out FILE] [--verify-rest]
+    attach.py read     [--socket PATH] --buffer ID --token TOKEN [--out FILE] [--unsealed]
+                       [--verify-rest]
     attach.py register [--socket PATH] (--file FILE | --size N) [--name NAME]
 
 Exit status: 0 success; 1 the server answered {"ok": false} (its error code on
@@ -198,12 +199,19 @@ class AttachClient:
         reply, _ = self.request({"op": "ping"})
         return reply
 
-    def attach(self, buffer_id, token, mode="r"):
-        """-> (buffer info {id, size, sealed}, descriptor). The caller closes the descriptor."""
+    def attach(self, buffer_id, token, mode="r", unsealed=False):
+        """-> (buffer info {id, size, sealed}, descriptor). The caller closes the descriptor.
+
+        mode "r" of a buffer that is not sealed yet is refused (BUFFER_NOT_SEALED) unless
+        unsealed=True: its bytes may still change, and a read-only descriptor of it can be
+        reopened writable through /proc/self/fd (the reply's "warning" says so).
+        """
         if mode not in ("r", "rw"):
             raise ValueError("mode must be 'r' or 'rw'")
-        reply, fds = self.request(
-            {"op": "attach", "buffer": buffer_id, "token": token, "mode": mode}, expect_fds=1)
+        req = {"op": "attach", "buffer": buffer_id, "token": token, "mode": mode}
+        if unsealed:
+            req["unsealed"] = True
+        reply, fds = self.request(req, expect_fds=1)
         return reply.get("buffer"), fds[0]
 
     def register(self, fd, name=None):
@@ -317,7 +325,9 @@ def cmd_ping(client, _args):
 
 
 def cmd_read(client, args):
-    info, fd = client.attach(args.buffer, args.token, "r")
+    info, fd = client.attach(args.buffer, args.token, "r", unsealed=args.unsealed)
+    if client.last_reply is not None and client.last_reply.get("warning"):
+        print("attach.py: warning: %s" % client.last_reply["warning"], file=sys.stderr)
     try:
         if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
             print("attach.py: warning: asked for mode r but the descriptor is writable",
@@ -389,6 +399,8 @@ def build_parser():
     p.add_argument("--buffer", required=True, help="buffer id")
     p.add_argument("--token", required=True, help="the buffer's attachToken")
     p.add_argument("--out", help="write the bytes to this file instead of printing the sha256")
+    p.add_argument("--unsealed", action="store_true",
+                   help="also read a buffer that is not sealed yet (its bytes may still change)")
     p.add_argument("--verify-rest", action="store_true",
                    help="also run a REST checksum job and compare (exit 3 on mismatch)")
     p.add_argument("--rest", default=os.environ.get("MEMFD_POOL_URL", "http://127.0.0.1:8080"),
