@@ -6,6 +6,7 @@
 #include "listener.h"
 #include "mapping.h"
 #include "memfd.h"
+#include "process.h"
 
 namespace memfd_pool {
 
@@ -14,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMapping(env, exports);
   InitChannel(env, exports);
   InitListener(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 
