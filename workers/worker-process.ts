@@ -22,17 +22,18 @@ import { KindLoadError, loadKindModules } from './kind-loader'
 import { builtinKinds } from './kinds'
 import { decode, encode, packBatches, WORKER_CHANNEL, type KindReport, type ServerMessage, type WorkerConfig, type WorkerMessage } from './protocol'
 import type { ThreadData } from './thread'
+import { INLINE_CAPABLE_KINDS } from './worker-settings'
 
 /**
  * Built-in kinds that do O(1) work and never wait may run on the main thread, where the job
  * arrives, instead of on a piscina thread: that saves the two hand-offs between threads of every
  * job, each a wake-up (~25–100 µs on this 2-vCPU machine). Measured on noop, 1 worker × 1 thread:
  * p50 546 → 278 µs, 64 in flight 1.6k → 3.4k jobs/s, worker CPU per job 423 → 141 µs.
- * `config.inlineKinds` picks which of these (default: noop). Custom kinds never run here: one
- * that blocked would stall this process's channel, and with it heartbeats, cancellation and
- * every job.
+ * `config.inlineKinds` picks which of INLINE_CAPABLE_KINDS (default: noop). Custom kinds never
+ * run here: one that blocked would stall this process's channel, and with it heartbeats,
+ * cancellation and every job.
  */
-export const INLINE_CAPABLE: ReadonlySet<string> = new Set(['noop'])
+const INLINE_CAPABLE: ReadonlySet<string> = new Set(INLINE_CAPABLE_KINDS)
 
 type RunMessage = Extract<ServerMessage, { t: 'run' }>
 type DoneMessage = Extract<WorkerMessage, { t: 'done' }>

@@ -16,10 +16,11 @@ import { KindError, type KindContext } from '../kind-api'
 import { cancellationError, throwIfCancelled } from './cancellation'
 import { elementsOver, type ElementType, type Elements } from './element-types'
 import type { SortPart } from './sort-part'
+import { MAX_SORT_THREADS } from '../worker-settings'
 
 /** Inputs smaller than this are sorted on the job's thread alone. */
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-const MAX_THREADS = 8
+const MAX_THREADS = MAX_SORT_THREADS
 /** What the sort needs of its job: the signal and a progress report. */
 export type SortJob = Pick<KindContext<unknown>, 'signal' | 'progress'>
 
