@@ -64,11 +64,24 @@ export const MAX_BUFFER_LIMIT = Math.min(bufferConstants.MAX_LENGTH, 4 * 1024 **
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1024, ki: 1024, kib: 1024, kb: 1000,
-  m: 1024 ** 2, mi: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2,
-  g: 1024 ** 3, gi: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
-  t: 1024 ** 4, ti: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4
+  '': 1,
+  b: 1,
+  k: 1024,
+  ki: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1000 ** 2,
+  g: 1024 ** 3,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1000 ** 3,
+  t: 1024 ** 4,
+  ti: 1024 ** 4,
+  tib: 1024 ** 4,
+  tb: 1000 ** 4
 }
 
 /** "64MiB", "1GiB", "512k", "1.5G" (binary), "100MB" (decimal), "4096": bytes as an integer. */

@@ -6,7 +6,7 @@
 // "type" decides), and waits for a module's top-level await.
 import { pathToFileURL } from 'node:url'
 
-// eslint-disable-next-line no-new-func, @typescript-eslint/no-implied-eval
+// eslint-disable-next-line no-new-func
 const nodeImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>
 
 /** The module namespace of the file at absolute path `file` (a CommonJS module's exports are its `default`). */

@@ -125,11 +125,9 @@ let compiler: { compile: (schema: object) => unknown } | null = null
  */
 function ajv (): { compile: (schema: object) => unknown } {
   if (compiler !== null) return compiler
-  /* eslint-disable @typescript-eslint/no-var-requires */
   const Ajv = require('ajv').default as new (options: object) => { compile: (schema: object) => unknown }
   const instance = new Ajv({ strict: false, allErrors: false, logger: false, useDefaults: true })
   try { (require('ajv-formats').default as (ajv: unknown) => void)(instance) } catch { /* formats then stay unchecked */ }
-  /* eslint-enable @typescript-eslint/no-var-requires */
   compiler = instance
   return instance
 }
@@ -259,7 +257,6 @@ export function loadKinds (dir?: string | null): Map<string, JobKind> {
     const absolute = path.resolve(dir)
     for (const file of fs.readdirSync(absolute).filter((f) => /\.c?js$/.test(f)).sort()) {
       const full = path.join(absolute, file)
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
       const kind = kindOf({ default: require(full) })
       if (kind === null) throw new Error(`${full}: a kind module exports { name, params?, run(ctx) } (as default, "kind" or the module itself)`)
       if (!NAME.test(kind.name)) throw new Error(`${full}: kind name ${JSON.stringify(kind.name)} must match ${String(NAME)}`)

@@ -93,7 +93,12 @@ export class WorkerDriver {
   async run (job: string, kind: string, params: Record<string, unknown> = {}, inputs: Array<{ fd: number, size: number, id?: string }> = [], maxOutputBytes = 1024 ** 2): Promise<{ done: Extract<WorkerMessage, { t: 'done' }>, fds: number[], parts: number }> {
     const from = this.received.length
     this.send({
-      t: 'run', job, kind, params, fdCount: inputs.length, maxOutputBytes,
+      t: 'run',
+      job,
+      kind,
+      params,
+      fdCount: inputs.length,
+      maxOutputBytes,
       inputs: inputs.map((input, i) => ({ id: input.id ?? `buf_${job}_${i}`, generation: 1, size: input.size }))
     }, inputs.map((i) => i.fd))
     const done = await this.next<Extract<WorkerMessage, { t: 'done' }>>((m) => m.t === 'done' && m.job === job, from)

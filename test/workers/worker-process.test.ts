@@ -133,7 +133,10 @@ async function startupFailure (t: Parameters<typeof tempFolder>[0] & { after: (f
 test('a file in the kinds folder that is not a kind module is a startup error naming it', async (t) => {
   const { message, folder } = await startupFailure(t, {
     'good.cjs': 'module.exports = { name: "good", run () {} }\n',
-    'README.md': 'skipped', 'package.json': '{}', 'good.cjs.map': '{}', 'types.d.ts': 'export {}',
+    'README.md': 'skipped',
+    'package.json': '{}',
+    'good.cjs.map': '{}',
+    'types.d.ts': 'export {}',
     'data.csv': 'a,b\n1,2\n'
   })
   assert.match(message, new RegExp(`^${path.join(folder, 'data.csv')}: not a kind module`))
