@@ -47,6 +47,11 @@ const loaded = loadKindModules({ kindsDir: data.config.kindsDir, kindFiles: data
 loaded.catch(() => { /* reported through the tasks that await it */ })
 
 export default async function runThreadJob (task: ThreadTask): Promise<ThreadResult> {
-  await loaded
+  try {
+    await loaded
+  } catch (err) {
+    // As a result, not a rejection: piscina would pass the error on without its code.
+    return { ok: false, error: { code: (err as { code?: string }).code ?? 'KIND_LOAD_FAILED', message: (err as Error).message } }
+  }
   return await runJob(task, env)
 }

@@ -224,7 +224,8 @@ export class WorkerProcess {
     try {
       await Promise.all(Array.from({ length: config.threads }, async (_, i) => {
         const result = await piscina.run({ job: `warmup-${i}`, kind: 'noop', params: {}, inputs: [], maxOutputBytes: 0 })
-        if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`)
+        // A thread's loader error comes back as a result (see thread.ts), code and message intact.
+        if (!result.ok) throw Object.assign(new Error(result.error.message), { code: result.error.code })
       }))
     } catch (err) {
       if (this.#exiting) return // told to shut down while starting: not a failure

@@ -142,6 +142,25 @@ test('a file in the kinds folder that is not a kind module is a startup error na
   assert.match(message, new RegExp(`^${path.join(folder, 'data.csv')}: not a kind module`))
 })
 
+test('what a build or a package leaves beside kinds is skipped: maps, declarations, README, package.json, dot files, subfolders', async (t) => {
+  const folder = tempFolder(t, {
+    'probe.js': 'module.exports = { name: "probe", run: () => ({ probed: true }) }\n',
+    'probe.js.map': '{}',
+    'probe.d.ts': 'export {}\n',
+    'README.md': '# kinds\n',
+    LICENSE: 'MIT\n',
+    'package.json': '{"type":"commonjs"}\n',
+    '.eslintrc.json': '{}',
+    'helpers/not-a-kind.js': 'module.exports = 42\n',
+    'helpers/data.bin': 'x'
+  })
+  const worker = await startWorker(t)
+  const ready = await worker.handshake(workerConfig({ kindsDir: folder }))
+  assert.equal(ready.t, 'ready', JSON.stringify(ready))
+  if (ready.t === 'ready') assert.equal(ready.kinds.at(-1)!.name, 'probe')
+  assert.equal((await worker.run('p', 'probe')).done.ok, true)
+})
+
 test('a module that exports no kind is a startup error naming it', async (t) => {
   const { message, folder } = await startupFailure(t, { 'helper.js': 'module.exports = function helper () {}\n' })
   assert.match(message, new RegExp(`^${path.join(folder, 'helper.js')}: not a kind: a kind module exports \\{ name`))
@@ -150,6 +169,13 @@ test('a module that exports no kind is a startup error naming it', async (t) => 
 test('a module that throws while loading is a startup error naming it and the reason', async (t) => {
   const { message, folder } = await startupFailure(t, { 'boom.mjs': 'await Promise.resolve()\nthrow new Error("no model file")\n' })
   assert.equal(message, `${path.join(folder, 'boom.mjs')}: failed to load: no model file`)
+})
+
+test('a module that loads on the main thread but not on a job thread: the same error, from the thread', async (t) => {
+  const { message, folder } = await startupFailure(t, {
+    'picky.mjs': 'import { isMainThread } from "node:worker_threads"\nif (!isMainThread) throw new Error("no GPU on this thread")\nexport default { name: "picky", run () {} }\n'
+  })
+  assert.equal(message, `${path.join(folder, 'picky.mjs')}: failed to load: no GPU on this thread`)
 })
 
 test('a params schema that does not compile is a startup error naming the file and the reason', async (t) => {
