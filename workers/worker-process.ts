@@ -233,8 +233,14 @@ export class WorkerProcess {
       return
     }
     if (this.#exiting) return
+    const ready = encode({ t: 'ready', threads: config.threads, kinds: reports })
+    if (ready.length > WORKER_CHANNEL.maxMessageBytes) {
+      // One message or none: a report that cannot be sent would leave the server waiting forever.
+      this.#fatal(new KindLoadError(config.kindsDir ?? config.kindFiles.join(', '), `the kinds' reports are ${ready.length} bytes of JSON, over the worker channel's ${WORKER_CHANNEL.maxMessageBytes}: serve fewer kinds or smaller params schemas`))
+      return
+    }
     this.#state = 'ready'
-    this.#send({ t: 'ready', threads: config.threads, kinds: reports })
+    this.#sendRaw(ready, [])
   }
 
   /** Cannot start: say why (the file and the reason), then exit 1. */

@@ -192,6 +192,16 @@ test('bad input bounds and bad names are startup errors naming the file', async 
   assert.match(name.message, /n\.mjs: kind name "Bad Name" must match/)
 })
 
+test('kinds whose reports would not fit in one message are a startup error, not a silent hang', async (t) => {
+  // Six schemas of ~60 KiB each (each under the 64 KiB a schema may have): ~360 KiB together.
+  const files: Record<string, string> = {}
+  for (let i = 0; i < 6; i++) {
+    files[`k${i}.cjs`] = `module.exports = { name: "k${i}", params: { type: "object", description: ${JSON.stringify('x'.repeat(60_000))} }, run () {} }\n`
+  }
+  const { message, folder } = await startupFailure(t, files)
+  assert.match(message, new RegExp(`^${folder}: the kinds' reports are \\d+ bytes of JSON, over the worker channel's 262144`))
+})
+
 test('a TypeScript kind: loaded where Node strips types, else an error naming the file that says to compile it', async (t) => {
   const files = { 'typed.ts': 'const kind: { name: string, run: () => object } = { name: "typed", run: () => ({ typed: true }) }\nexport default kind\n' }
   const strips = (process.features as { typescript?: unknown }).typescript !== undefined && (process.features as { typescript?: unknown }).typescript !== false
