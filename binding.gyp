@@ -9,7 +9,8 @@
         "native/src/mapping.cc",
         "native/src/channel.cc",
         "native/src/listener.cc",
-        "native/src/file-limit.cc"
+        "native/src/file-limit.cc",
+        "native/src/process.cc"
       ],
       # C++ exceptions on (node_addon_api_except): the addon throws Napi::Error from deep helpers
       # and relies on stack unwinding to run UniqueFd destructors, so a descriptor received or

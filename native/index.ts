@@ -5,6 +5,7 @@
 // A descriptor number means something only inside the process that holds it: to give another
 // process the same memory, send the descriptor over a Channel; the receiver gets its own number.
 import { EventEmitter } from 'node:events'
+import { constants as osConstants } from 'node:os'
 import path from 'node:path'
 
 /** An Error from a system call, shaped like Node's own (`err.code === 'EBADF'`). */
@@ -36,6 +37,7 @@ interface Binding {
   release (buffer: Buffer): boolean
   socketPair (): [number, number]
   connectSeqpacket (path: string): number
+  setParentDeathSignal (signal: number): number
   NativeChannel: new (fd: number, listener: (type: string, a?: unknown, b?: unknown) => void, options?: ChannelOptions) => NativeChannel
   NativeListener: new (path: string, mode: number, onConnection: (fd: number) => void) => { close (): void, resume (): void }
 }
@@ -163,6 +165,18 @@ export function release (buffer: Buffer): boolean {
 
 /** Two connected `SOCK_SEQPACKET` descriptors (close-on-exec, non-blocking). */
 export function socketPair (): [number, number] { return binding.socketPair() }
+
+/**
+ * Asks the kernel to send `signal` to this process when its parent exits (`prctl(2)`
+ * `PR_SET_PDEATHSIG`; 0 clears it). Not kept across execve of a set-user-id program, and not
+ * inherited by children. Returns the parent pid read just after: if it is not the parent the
+ * caller expects, the parent died before the call and no signal will come.
+ */
+export function setParentDeathSignal (signal: NodeJS.Signals | number): number {
+  const number = typeof signal === 'number' ? signal : osConstants.signals[signal]
+  if (number === undefined) throw new RangeError(`unknown signal ${String(signal)}`)
+  return binding.setParentDeathSignal(number)
+}
 
 export interface PeerCredentials {
   /** 0 when the peer lives in another pid namespace. */

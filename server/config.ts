@@ -1,9 +1,13 @@
 // The server's configuration from command-line flags and MEMFD_POOL_* environment variables
 // (flags win), with defaults that run on any Linux machine with nothing else installed. One
-// table describes every setting: the parser, the --help text and the README all follow it.
+// table describes every setting: the parser, the --help text and the README all follow it (a
+// test checks the README's table against this one). Its `scope` says who obeys a setting: the
+// server, the worker processes (it reaches them in their 'config' message, never through their
+// environment), or both.
 import { constants as bufferConstants } from 'node:buffer'
 import os from 'node:os'
 import path from 'node:path'
+import { INLINE_CAPABLE_KINDS, MAX_SORT_THREADS, WORKER_DEFAULTS } from '../workers/worker-settings'
 
 export interface ServerConfig {
   host: string
@@ -17,7 +21,25 @@ export interface ServerConfig {
   maxQueue?: number
   /** undefined: the pool's default ('auto'). */
   prefetch?: number | 'auto'
+  /** Custom kind folder: loaded by the workers only. */
   kindsDir?: string
+  /** Custom kind module files, loaded by the workers after the folder's. */
+  kindFiles?: string[]
+  /** undefined: the pool's default. */
+  heartbeatIntervalMs?: number
+  /** undefined: the pool's default. */
+  heartbeatTimeoutMs?: number
+  /** Worker-scoped settings; undefined: the pool's default. */
+  cancelGraceMs?: number
+  startedAfterMs?: number
+  inlineKinds?: string[]
+  mappingCacheEntries?: number
+  mappingCacheBytes?: number
+  sortThreads?: number
+  /** Host headers accepted besides the listening address, localhost, 127.0.0.1 and [::1]. */
+  allowedHosts?: string[]
+  /** undefined: the app's default. */
+  bodyTimeoutMs?: number
   attachSocket?: string
   /** Uids allowed on the attach socket besides the server's own. */
   attachAllowUids?: number[]
@@ -42,11 +64,24 @@ export const MAX_BUFFER_LIMIT = Math.min(bufferConstants.MAX_LENGTH, 4 * 1024 **
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1024, ki: 1024, kib: 1024, kb: 1000,
-  m: 1024 ** 2, mi: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2,
-  g: 1024 ** 3, gi: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
-  t: 1024 ** 4, ti: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4
+  '': 1,
+  b: 1,
+  k: 1024,
+  ki: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1000 ** 2,
+  g: 1024 ** 3,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1000 ** 3,
+  t: 1024 ** 4,
+  ti: 1024 ** 4,
+  tib: 1024 ** 4,
+  tb: 1000 ** 4
 }
 
 /** "64MiB", "1GiB", "512k", "1.5G" (binary), "100MB" (decimal), "4096": bytes as an integer. */
@@ -73,6 +108,30 @@ function parseUidList (text: string): number[] {
   return text.split(',').map((part) => parseInteger(part, 0, 0xfffffffe))
 }
 
+/** "a,b" or "a" (repeatable): a list of non-empty items. */
+function parseList (what: string): (text: string) => string[] {
+  return (text) => {
+    const items = text.split(',').map((item) => item.trim())
+    if (items.some((item) => item === '')) throw new ConfigError(`"${text}" is not a comma-separated list of ${what}`)
+    return items
+  }
+}
+
+/** Paths, resolved against the current folder now (a worker's folder may differ). */
+function parsePaths (text: string): string[] {
+  return parseList('paths')(text).map((item) => path.resolve(item))
+}
+
+/** "noop", "" or "none": which inline-capable built-in kinds run on a worker's main thread. */
+function parseInlineKinds (text: string): string[] {
+  const trimmed = text.trim()
+  if (trimmed === '' || trimmed === 'none') return []
+  const names = parseList('kind names')(trimmed)
+  const wrong = names.find((name) => !INLINE_CAPABLE_KINDS.includes(name))
+  if (wrong !== undefined) throw new ConfigError(`"${wrong}" cannot run inline; allowed: ${INLINE_CAPABLE_KINDS.join(', ')} (or none)`)
+  return names
+}
+
 function parseBoolean (text: string): boolean {
   const lower = text.trim().toLowerCase()
   if (['1', 'true', 'yes', 'on', ''].includes(lower)) return true
@@ -82,6 +141,9 @@ function parseBoolean (text: string): boolean {
 
 type Settable = Exclude<keyof ServerConfig, 'help'>
 
+/** Who obeys a setting: the server process, the worker processes (through their 'config'), or both. */
+export type Scope = 'server' | 'worker' | 'both'
+
 export interface Setting {
   flag: string
   env: string
@@ -90,6 +152,7 @@ export interface Setting {
   /** Placeholder shown in --help; absent for switches. */
   arg?: string
   key: Settable
+  scope: Scope
   description: string
   /** The default as --help and the README show it. */
   defaultText: string
@@ -97,21 +160,32 @@ export interface Setting {
 }
 
 export const SETTINGS: Setting[] = [
-  { flag: '--port', env: 'MEMFD_POOL_PORT', fallbackEnv: ['PORT'], arg: 'N', key: 'port', description: 'TCP port (0 picks a free one)', defaultText: '8080', parse: (t) => parseInteger(t, 0, 65535) },
-  { flag: '--host', env: 'MEMFD_POOL_HOST', fallbackEnv: ['HOST'], arg: 'ADDR', key: 'host', description: 'Address to listen on', defaultText: '127.0.0.1', parse: (t) => t },
-  { flag: '--workers', env: 'MEMFD_POOL_WORKERS', arg: 'N', key: 'workers', description: 'Worker processes', defaultText: 'one per core', parse: (t) => parseInteger(t, 1, 1024) },
-  { flag: '--threads-per-worker', env: 'MEMFD_POOL_THREADS_PER_WORKER', arg: 'N', key: 'threadsPerWorker', description: 'Job threads in each worker process', defaultText: '1', parse: (t) => parseInteger(t, 1, 256) },
-  { flag: '--max-memory', env: 'MEMFD_POOL_MAX_MEMORY', arg: 'SIZE', key: 'maxMemoryBytes', description: 'Memory quota for all buffers together', defaultText: 'half of physical memory', parse: parseSize },
-  { flag: '--max-buffer', env: 'MEMFD_POOL_MAX_BUFFER', arg: 'SIZE', key: 'maxBufferBytes', description: 'Largest single buffer (at most 4GiB: one Node Buffer maps it)', defaultText: 'min(quota, 4GiB)', parse: parseSize },
-  { flag: '--max-queue', env: 'MEMFD_POOL_MAX_QUEUE', arg: 'N', key: 'maxQueue', description: 'Queued jobs before POST /v1/jobs answers 429', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
-  { flag: '--prefetch', env: 'MEMFD_POOL_PREFETCH', arg: 'auto|N', key: 'prefetch', description: 'Jobs sent to a worker ahead of a free thread: auto (short jobs only), N (any job), 0 (never)', defaultText: 'auto', parse: (t) => t === 'auto' ? 'auto' : parseInteger(t, 0, 1024) },
-  { flag: '--kinds', env: 'MEMFD_POOL_KINDS', arg: 'DIR', key: 'kindsDir', description: 'Folder of custom job kind modules (.js/.cjs)', defaultText: 'built-in kinds only', parse: (t) => path.resolve(t) },
-  { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
-  { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },
-  { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
-  { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },
-  { flag: '--grace-ms', env: 'MEMFD_POOL_GRACE_MS', arg: 'MS', key: 'graceMs', description: 'On SIGTERM/SIGINT, how long running jobs may finish', defaultText: '10000', parse: (t) => parseInteger(t, 0) },
-  { flag: '--log-level', env: 'MEMFD_POOL_LOG_LEVEL', arg: 'LEVEL', key: 'logLevel', description: LOG_LEVELS.join('|'), defaultText: 'info', parse: (t) => { if (!LOG_LEVELS.includes(t)) throw new ConfigError(`"${t}" is not one of ${LOG_LEVELS.join(', ')}`); return t } }
+  { flag: '--port', env: 'MEMFD_POOL_PORT', fallbackEnv: ['PORT'], arg: 'N', key: 'port', scope: 'server', description: 'TCP port (0 picks a free one)', defaultText: '8080', parse: (t) => parseInteger(t, 0, 65535) },
+  { flag: '--host', env: 'MEMFD_POOL_HOST', fallbackEnv: ['HOST'], arg: 'ADDR', key: 'host', scope: 'server', description: 'Address to listen on', defaultText: '127.0.0.1', parse: (t) => t },
+  { flag: '--allowed-hosts', env: 'MEMFD_POOL_ALLOWED_HOSTS', arg: 'HOST[,HOST…]', key: 'allowedHosts', scope: 'server', description: 'Host headers accepted besides the listening address, localhost, 127.0.0.1 and [::1] (repeatable; guards against DNS rebinding)', defaultText: 'none', parse: parseList('host names') },
+  { flag: '--workers', env: 'MEMFD_POOL_WORKERS', arg: 'N', key: 'workers', scope: 'server', description: 'Worker processes', defaultText: 'one per core', parse: (t) => parseInteger(t, 1, 1024) },
+  { flag: '--threads-per-worker', env: 'MEMFD_POOL_THREADS_PER_WORKER', arg: 'N', key: 'threadsPerWorker', scope: 'both', description: 'Job threads in each worker process', defaultText: '1', parse: (t) => parseInteger(t, 1, 256) },
+  { flag: '--max-memory', env: 'MEMFD_POOL_MAX_MEMORY', arg: 'SIZE', key: 'maxMemoryBytes', scope: 'server', description: 'Memory quota for all buffers together', defaultText: 'half of physical memory', parse: parseSize },
+  { flag: '--max-buffer', env: 'MEMFD_POOL_MAX_BUFFER', arg: 'SIZE', key: 'maxBufferBytes', scope: 'server', description: 'Largest single buffer (at most 4GiB: one Node Buffer maps it)', defaultText: 'min(quota, 4GiB)', parse: parseSize },
+  { flag: '--max-queue', env: 'MEMFD_POOL_MAX_QUEUE', arg: 'N', key: 'maxQueue', scope: 'server', description: 'Queued jobs before POST /v1/jobs answers 429', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
+  { flag: '--prefetch', env: 'MEMFD_POOL_PREFETCH', arg: 'auto|N', key: 'prefetch', scope: 'server', description: 'Jobs sent to a worker ahead of a free thread: auto (short jobs only), N (any job), 0 (never)', defaultText: 'auto', parse: (t) => t === 'auto' ? 'auto' : parseInteger(t, 0, 1024) },
+  { flag: '--kinds', env: 'MEMFD_POOL_KINDS', arg: 'DIR', key: 'kindsDir', scope: 'worker', description: 'Folder of custom job kind modules (.js, .mjs, .cjs), loaded by the workers only', defaultText: 'built-in kinds only', parse: (t) => path.resolve(t) },
+  { flag: '--kind-file', env: 'MEMFD_POOL_KIND_FILES', arg: 'FILE[,FILE…]', key: 'kindFiles', scope: 'worker', description: 'A custom kind module file, loaded after the folder\'s (repeatable)', defaultText: 'none', parse: parsePaths },
+  { flag: '--heartbeat-interval', env: 'MEMFD_POOL_HEARTBEAT_INTERVAL', arg: 'MS', key: 'heartbeatIntervalMs', scope: 'server', description: 'How often the server pings each worker', defaultText: '1000', parse: (t) => parseInteger(t, 1) },
+  { flag: '--heartbeat-timeout', env: 'MEMFD_POOL_HEARTBEAT_TIMEOUT', arg: 'MS', key: 'heartbeatTimeoutMs', scope: 'server', description: 'A worker that answers no ping for this long is hung: killed and replaced, its jobs retried or failed', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
+  { flag: '--cancel-grace', env: 'MEMFD_POOL_CANCEL_GRACE_MS', arg: 'MS', key: 'cancelGraceMs', scope: 'worker', description: 'How long a cancelled or timed-out job may take to stop before its thread is terminated', defaultText: String(WORKER_DEFAULTS.cancelGraceMs), parse: (t) => parseInteger(t, 0) },
+  { flag: '--started-after', env: 'MEMFD_POOL_STARTED_AFTER_MS', arg: 'MS', key: 'startedAfterMs', scope: 'worker', description: 'A job reports \'started\' (and its descriptors) only once it has run this long', defaultText: String(WORKER_DEFAULTS.startedAfterMs), parse: (t) => parseInteger(t, 0) },
+  { flag: '--inline-kinds', env: 'MEMFD_POOL_INLINE_KINDS', arg: 'KIND[,KIND…]|none', key: 'inlineKinds', scope: 'worker', description: `Built-in O(1) kinds run on a worker's main thread instead of a job thread (allowed: ${INLINE_CAPABLE_KINDS.join(', ')})`, defaultText: WORKER_DEFAULTS.inlineKinds.join(','), parse: parseInlineKinds },
+  { flag: '--mapping-cache-entries', env: 'MEMFD_POOL_MAPPING_CACHE_ENTRIES', arg: 'N', key: 'mappingCacheEntries', scope: 'worker', description: 'Input mappings each job thread keeps between jobs (0: none)', defaultText: String(WORKER_DEFAULTS.mappingCache.entries), parse: (t) => parseInteger(t, 0, 1_000_000) },
+  { flag: '--mapping-cache-bytes', env: 'MEMFD_POOL_MAPPING_CACHE_BYTES', arg: 'SIZE', key: 'mappingCacheBytes', scope: 'worker', description: 'Bytes of input mappings each job thread keeps between jobs', defaultText: '8GiB', parse: parseSize },
+  { flag: '--sort-threads', env: 'MEMFD_POOL_SORT_THREADS', arg: 'N', key: 'sortThreads', scope: 'worker', description: `Threads a large sort uses (at most ${MAX_SORT_THREADS})`, defaultText: `one per core, at most ${MAX_SORT_THREADS}`, parse: (t) => parseInteger(t, 1, MAX_SORT_THREADS) },
+  { flag: '--body-timeout', env: 'MEMFD_POOL_BODY_TIMEOUT', arg: 'MS', key: 'bodyTimeoutMs', scope: 'server', description: 'An upload body idle this long is aborted (408) and its reservation released', defaultText: '30000', parse: (t) => parseInteger(t, 1) },
+  { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', scope: 'server', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
+  { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', scope: 'server', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },
+  { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', scope: 'server', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
+  { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', scope: 'server', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },
+  { flag: '--grace-ms', env: 'MEMFD_POOL_GRACE_MS', arg: 'MS', key: 'graceMs', scope: 'server', description: 'On SIGTERM/SIGINT, how long running jobs may finish', defaultText: '10000', parse: (t) => parseInteger(t, 0) },
+  { flag: '--log-level', env: 'MEMFD_POOL_LOG_LEVEL', arg: 'LEVEL', key: 'logLevel', scope: 'server', description: LOG_LEVELS.join('|'), defaultText: 'info', parse: (t) => { if (!LOG_LEVELS.includes(t)) throw new ConfigError(`"${t}" is not one of ${LOG_LEVELS.join(', ')}`); return t } }
 ]
 
 export interface Machine {
@@ -198,7 +272,7 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 export function helpText (): string {
-  const rows = SETTINGS.map((s) => [`${s.flag}${s.arg === undefined ? '' : ` ${s.arg}`}`, s.env, `${s.description} (default: ${s.defaultText})`])
+  const rows = SETTINGS.map((s) => [`${s.flag}${s.arg === undefined ? '' : ` ${s.arg}`}`, s.env, `${s.description} (default: ${s.defaultText}${s.scope === 'server' ? '' : `; ${s.scope === 'worker' ? 'for the workers' : 'server and workers'}`})`])
   const width = Math.max(...rows.map((r) => r[0].length))
   const envWidth = Math.max(...rows.map((r) => r[1].length))
   return [
@@ -206,6 +280,8 @@ export function helpText (): string {
     '',
     'Serves the memfd-pool REST API, dashboard and docs. Each option can also be set with its',
     'environment variable; options win. Sizes accept suffixes: 64MiB, 1GiB, 512k (binary), 100MB (decimal).',
+    'Settings marked "for the workers" reach the worker processes in their start-up message; no worker',
+    'reads an environment variable.',
     '',
     ...rows.map(([flag, envName, text]) => `  ${flag.padEnd(width)}  ${envName.padEnd(envWidth)}  ${text}`),
     `  ${'--help'.padEnd(width)}  ${''.padEnd(envWidth)}  Show this help`,

@@ -5,7 +5,10 @@ import { constants as osConstants } from 'node:os'
 import pino from 'pino'
 import { buildApp } from './app'
 import { defaultAttachSocketPath } from './attach/socket-folder'
+import { WORKER_DEFAULTS } from '../workers/worker-settings'
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config'
+import type { AppOptions } from './app'
+import type { PoolOptions } from './pool/pool'
 
 /** Beyond the grace period, how long closing may take before we give up and exit 1. */
 const CLOSE_MARGIN_MS = 15_000
@@ -20,6 +23,77 @@ function readConfig (): ServerConfig {
   }
 }
 
+/**
+ * The pool options a configuration gives, worker-scoped settings gathered in `worker` (the pool
+ * sends them to each worker in its 'config' message). Unset settings stay undefined: the pool's
+ * defaults apply. Typed here as well as by PoolOptions, so the names the settings table maps to
+ * are checked in one place.
+ */
+export interface ConfiguredPoolOptions {
+  workers: number
+  threadsPerWorker?: number
+  maxMemoryBytes: number
+  maxBufferBytes: number
+  maxQueue?: number
+  prefetch?: number | 'auto'
+  kindsDir?: string
+  kinds?: string[]
+  heartbeatIntervalMs?: number
+  heartbeatTimeoutMs?: number
+  worker: {
+    cancelGraceMs?: number
+    startedAfterMs?: number
+    inlineKinds?: string[]
+    mappingCache?: { entries: number, bytes: number }
+    sortThreads?: number | null
+  }
+}
+
+function defined<T extends Record<string, unknown>> (value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+}
+
+export function poolOptionsFromConfig (config: ServerConfig): ConfiguredPoolOptions {
+  const mappingCache = config.mappingCacheEntries === undefined && config.mappingCacheBytes === undefined
+    ? undefined
+    : { entries: config.mappingCacheEntries ?? WORKER_DEFAULTS.mappingCache.entries, bytes: config.mappingCacheBytes ?? WORKER_DEFAULTS.mappingCache.bytes }
+  return defined({
+    workers: config.workers,
+    threadsPerWorker: config.threadsPerWorker,
+    maxMemoryBytes: config.maxMemoryBytes,
+    maxBufferBytes: config.maxBufferBytes,
+    maxQueue: config.maxQueue,
+    prefetch: config.prefetch,
+    kindsDir: config.kindsDir,
+    kinds: config.kindFiles,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    worker: defined({
+      cancelGraceMs: config.cancelGraceMs,
+      startedAfterMs: config.startedAfterMs,
+      inlineKinds: config.inlineKinds,
+      mappingCache,
+      sortThreads: config.sortThreads
+    })
+  })
+}
+
+/** The app options a configuration gives (everything but the logger). */
+export function appOptionsFromConfig (config: ServerConfig): Omit<AppOptions, 'pool' | 'logger'> & { pool: ConfiguredPoolOptions, allowedHosts?: string[], bodyTimeoutMs?: number } {
+  return defined({
+    pool: poolOptionsFromConfig(config),
+    token: config.token,
+    metricsAuth: config.metricsAuth,
+    graceMs: config.graceMs,
+    allowedHosts: config.allowedHosts,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    attach: {
+      path: config.attachSocket ?? defaultAttachSocketPath(),
+      allowedUids: [process.getuid?.() ?? 0, ...(config.attachAllowUids ?? [])]
+    }
+  })
+}
+
 async function main (): Promise<void> {
   const config = readConfig()
   if (config.help) {
@@ -27,25 +101,12 @@ async function main (): Promise<void> {
     return
   }
   const logger = pino({ level: config.logLevel, name: 'memfd-pool' })
-  const app = await buildApp({
-    pool: {
-      workers: config.workers,
-      threadsPerWorker: config.threadsPerWorker,
-      maxMemoryBytes: config.maxMemoryBytes,
-      maxBufferBytes: config.maxBufferBytes,
-      maxQueue: config.maxQueue,
-      prefetch: config.prefetch,
-      kindsDir: config.kindsDir
-    },
-    token: config.token,
-    metricsAuth: config.metricsAuth,
-    graceMs: config.graceMs,
-    attach: {
-      path: config.attachSocket ?? defaultAttachSocketPath(),
-      allowedUids: [process.getuid?.() ?? 0, ...(config.attachAllowUids ?? [])]
-    },
-    logger
-  })
+  const options = appOptionsFromConfig(config)
+  // Until every branch of the reshape has landed, PoolOptions and AppOptions may lack some of the
+  // names above (heartbeat, worker, kinds, allowedHosts, bodyTimeoutMs): passed as values, not
+  // literals, so the compiler checks the shared names' types and lets the new ones through.
+  const pool: PoolOptions = options.pool
+  const app = await buildApp({ ...options, pool, logger })
 
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
@@ -80,13 +141,25 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   process.stdout.write(`memfd-pool listening on ${address}  (dashboard ${address}/, API docs ${address}/docs)\n`)
+  // A worker that cannot start (a kind file that is not a kind, a bad params schema) fails the
+  // pool's start with a message naming the file: say it and exit 1 rather than serve without it.
+  app.pool.whenReady().then(undefined, (err: unknown) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`memfd-pool: the workers cannot start: ${(err as Error)?.message ?? String(err)}\n`)
+    app.close().finally(() => process.exit(1))
+  })
 }
 
-main().catch((err: unknown) => {
-  // A system error (EADDRINUSE on the attach socket, EACCES on its folder) is the user's to fix:
-  // say what failed, without a stack trace. Anything else is a bug: show where.
-  const e = err as { code?: unknown, message?: string, stack?: string }
-  const text = typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) ? e.message : e?.stack ?? String(err)
-  process.stderr.write(`memfd-pool: ${text}\n`)
-  process.exit(1)
-})
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    // A system error (EADDRINUSE on the attach socket, EACCES on its folder) and a kind that
+    // cannot load (KIND_LOAD_FAILED: the worker's message names the file) are the user's to fix:
+    // say what failed, without a stack trace. Anything else is a bug: show where.
+    const e = err as { code?: unknown, message?: string, stack?: string }
+    const userError = typeof e?.code === 'string' && (/^E[A-Z]+$/.test(e.code) || e.code === 'KIND_LOAD_FAILED')
+    const text = userError ? e.message : e?.stack ?? String(err)
+    process.stderr.write(`memfd-pool: ${text}\n`)
+    process.exit(1)
+  })
+}

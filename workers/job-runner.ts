@@ -8,6 +8,7 @@
 import * as native from '../native'
 import { type InputMapping, type InputMappings } from './input-mappings'
 import { KindError, type JobKind, type KindContext, type KindOutput } from './kind-api'
+import { MAX_OUTPUTS } from './kind-loader'
 
 export interface ThreadTask {
   job: string
@@ -37,14 +38,6 @@ export interface JobEnvironment {
   cancelledEarly: Map<string, string>
   /** Forwards a (throttled) progress report towards the server. */
   progress: (job: string, fraction: number) => void
-}
-
-/** The mapping cache's limits, from MEMFD_POOL_MAPPING_CACHE_ENTRIES / _BYTES (see input-mappings.ts). */
-export function mappingCacheLimits (): { entries: number, bytes: number } {
-  return {
-    entries: Number(process.env.MEMFD_POOL_MAPPING_CACHE_ENTRIES ?? 16),
-    bytes: Number(process.env.MEMFD_POOL_MAPPING_CACHE_BYTES ?? 8 * 1024 ** 3)
-  }
 }
 
 /** Fires a running job's AbortSignal, with the pool's reason as a KindError. */
@@ -96,6 +89,7 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
   const outputs: OutputRecord[] = []
   let outputBytes = 0
   let lastProgress = 0
+  const maxOutputs = kind.outputs?.max ?? MAX_OUTPUTS
   try {
     for (const input of task.inputs) {
       const mapping = mappings.acquire(input)
@@ -117,6 +111,9 @@ export async function runJob (task: ThreadTask, env: JobEnvironment): Promise<Th
       },
       output (capacity: number): KindOutput {
         if (!Number.isSafeInteger(capacity) || capacity < 0) throw new KindError('HANDLER_ERROR', 'output capacity must be a non-negative integer')
+        if (outputs.length >= maxOutputs) {
+          throw new KindError('TOO_MANY_OUTPUTS', `Kind ${kind.name} declares at most ${maxOutputs} output(s)`)
+        }
         if (outputBytes + capacity > task.maxOutputBytes) {
           throw new KindError('OUTPUT_TOO_LARGE', `An output of ${capacity} bytes exceeds what this job may produce (${task.maxOutputBytes - outputBytes} bytes left of the quota and per-buffer limit)`)
         }

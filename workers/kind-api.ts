@@ -1,8 +1,10 @@
 // The contract between the pool and a job kind: what `run(ctx)` receives and may return.
-// Built-in kinds (workers/kinds/) and custom kinds loaded with `--kinds DIR` implement the same
-// interface. A kind module is imported both by the server (for its name and params schema, which
-// are validated before a job is queued) and by worker threads (to run it), so it must have no
-// side effects at import time.
+// Built-in kinds (workers/kinds/) and custom kinds (`--kinds DIR`, `createPool({ kinds })`)
+// implement the same interface. A kind module is loaded only inside worker processes: by the
+// worker's main thread (its name, bounds and params schema go to the server in the 'ready'
+// report, and the server validates params against that) and by each of its job threads (to run
+// it). Its top level runs once per thread and may be slow or await (an ES module's top-level
+// await is waited for before the worker reports ready); it never runs in the server.
 import type { TSchema } from '@sinclair/typebox'
 
 /** An error a kind throws to fail its job with a specific code (default `HANDLER_ERROR`). */
@@ -54,7 +56,13 @@ export interface JobKind<P = any> {
   readonly description?: string
   /** How many input buffer ids a job of this kind takes. */
   readonly inputs?: { readonly min: number, readonly max: number }
-  /** TypeBox schema of `params`; omitted means "no params" (any object accepted). */
+  /** How many output buffers a job may create (default 0 to 1024); ctx.output() refuses more. */
+  readonly outputs?: { readonly min: number, readonly max: number }
+  /**
+   * Schema of `params`: TypeBox or plain JSON Schema (both are JSON Schema; the server validates
+   * either with Ajv, the validator Fastify uses). Omitted means any object is accepted. In
+   * TypeScript, wrap a plain schema as `Type.Unsafe<P>(schema)`; a JavaScript kind exports it as is.
+   */
   readonly params?: TSchema
   /** Runs one job. The returned object (JSON-serialisable, small) is the job's `result`. */
   run (ctx: KindContext<P>): Promise<Record<string, unknown> | void> | Record<string, unknown> | void

@@ -8,18 +8,28 @@
 // returns them, and closes them itself if the job fails.
 import { BroadcastChannel, workerData } from 'node:worker_threads'
 import { InputMappings } from './input-mappings'
-import { cancelJob, mappingCacheLimits, runJob, type JobEnvironment, type ThreadResult, type ThreadTask } from './job-runner'
-import { loadKinds } from './kind-loader'
+import { cancelJob, runJob, type JobEnvironment, type ThreadResult, type ThreadTask } from './job-runner'
+import { loadKindModules } from './kind-loader'
+import { setSortThreads } from './kinds/sort-parallel'
+import type { WorkerConfig } from './protocol'
 
 export type { ThreadResult, ThreadTask } from './job-runner'
 
-const data = workerData as { kindsDir: string | null, channel: string }
+/** What the worker's main thread gives each of its threads. */
+export interface ThreadData {
+  config: WorkerConfig
+  /** Name of the process-local BroadcastChannel for cancellation, progress and 'forget'. */
+  channel: string
+}
+
+const data = workerData as ThreadData
+setSortThreads(data.config.sortThreads)
 
 // Cancellation and progress travel on a process-local BroadcastChannel shared with the main thread.
 const channel = new BroadcastChannel(data.channel)
 const env: JobEnvironment = {
-  kinds: loadKinds(data.kindsDir),
-  mappings: new InputMappings(mappingCacheLimits()),
+  kinds: new Map(),
+  mappings: new InputMappings(data.config.mappingCache),
   controllers: new Map(),
   cancelledEarly: new Map(),
   progress: (job, progress) => channel.postMessage({ t: 'progress', job, progress })
@@ -31,6 +41,17 @@ channel.onmessage = (event) => {
 }
 channel.unref()
 
+// Kinds load asynchronously (ES modules, top-level await): every task waits for them, and the
+// main thread's warm-up task fails with the loader's error (naming the file) if they cannot load.
+const loaded = loadKindModules({ kindsDir: data.config.kindsDir, kindFiles: data.config.kindFiles }).then(({ kinds }) => { env.kinds = kinds })
+loaded.catch(() => { /* reported through the tasks that await it */ })
+
 export default async function runThreadJob (task: ThreadTask): Promise<ThreadResult> {
+  try {
+    await loaded
+  } catch (err) {
+    // As a result, not a rejection: piscina would pass the error on without its code.
+    return { ok: false, error: { code: (err as { code?: string }).code ?? 'KIND_LOAD_FAILED', message: (err as Error).message } }
+  }
   return await runJob(task, env)
 }

@@ -7,6 +7,7 @@
 #include "listener.h"
 #include "mapping.h"
 #include "memfd.h"
+#include "process.h"
 
 namespace memfd_pool {
 
@@ -16,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitChannel(env, exports);
   InitListener(env, exports);
   InitFileLimit(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 

@@ -40,7 +40,7 @@ test('a hostile worker: every lie fails its job with a code, and the server keep
 test('a real worker sent garbage, lying counts, too many and wrong-kind descriptors answers or ignores, and stays well', async (t) => {
   const [mine, theirs] = native.socketPair()
   const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'workers', 'worker-process.js')], {
-    stdio: ['ignore', 'ignore', 'pipe', theirs], env: { ...process.env, MEMFD_POOL_THREADS: '1' }
+    stdio: ['ignore', 'ignore', 'pipe', theirs]
   })
   native.close(theirs)
   let stderr = ''
@@ -67,6 +67,8 @@ test('a real worker sent garbage, lying counts, too many and wrong-kind descript
     }
   }
   await new Promise<void>((resolve) => { const check = (): void => { replies.some((m) => m.t === 'hello') ? resolve() : waiters.push(check) }; check() })
+  channel.send(encode({ t: 'config', config: { threads: 1, kindsDir: null, kindFiles: [], cancelGraceMs: 300, startedAfterMs: 2, inlineKinds: ['noop'], mappingCache: { entries: 16, bytes: 1024 ** 3 }, sortThreads: null } }))
+  await new Promise<void>((resolve) => { const check = (): void => { replies.some((m) => m.t === 'ready') ? resolve() : waiters.push(check) }; check() })
   const memfd = native.memfdCreate('input')
   native.ftruncate(memfd, 16)
   native.addSeals(memfd, ['shrink', 'grow', 'write'])

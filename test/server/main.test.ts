@@ -10,6 +10,9 @@ import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
 
+import { parseConfig } from '../../server/config'
+import { appOptionsFromConfig } from '../../server/main'
+
 const MAIN = path.join(__dirname, '..', '..', 'server', 'main.js')
 
 interface Started { child: ChildProcess, url: string, exit: Promise<[number | null, NodeJS.Signals | null]> }
@@ -55,7 +58,34 @@ async function json (url: string, init?: RequestInit): Promise<{ status: number,
 test('--help lists the options and exits 0', async () => {
   const { code, stdout } = await run(['--help'])
   assert.equal(code, 0)
-  for (const flag of ['--port', '--workers', '--max-memory', '--token', 'MEMFD_POOL_TOKEN', '--grace-ms']) assert.ok(stdout.includes(flag), flag)
+  for (const flag of ['--port', '--workers', '--max-memory', '--token', 'MEMFD_POOL_TOKEN', '--grace-ms', '--heartbeat-timeout', '--cancel-grace', '--sort-threads', '--allowed-hosts', '--body-timeout', '--kind-file']) assert.ok(stdout.includes(flag), flag)
+})
+
+test('settings map onto the app and pool options, worker-scoped ones gathered under pool.worker', () => {
+  const machine = { cores: 2, totalMemoryBytes: 4 * 1024 ** 3 }
+  const options = appOptionsFromConfig(parseConfig([
+    '--workers', '3', '--kinds', '/k', '--kind-file', '/a.mjs', '--heartbeat-interval', '200', '--heartbeat-timeout', '3000',
+    '--cancel-grace', '50', '--started-after', '7', '--inline-kinds', 'none', '--mapping-cache-entries', '4', '--sort-threads', '2',
+    '--allowed-hosts', 'pool.example', '--body-timeout', '9000', '--attach-socket', '/tmp/x.sock'
+  ], {}, machine))
+  assert.deepEqual(options.pool, {
+    workers: 3,
+    maxMemoryBytes: 2 * 1024 ** 3,
+    maxBufferBytes: 2 * 1024 ** 3,
+    kindsDir: '/k',
+    kinds: ['/a.mjs'],
+    heartbeatIntervalMs: 200,
+    heartbeatTimeoutMs: 3000,
+    // Only the cache's entries were set: its bytes keep the default, as the pair travels together.
+    worker: { cancelGraceMs: 50, startedAfterMs: 7, inlineKinds: [], mappingCache: { entries: 4, bytes: 8 * 1024 ** 3 }, sortThreads: 2 }
+  })
+  assert.deepEqual(options.allowedHosts, ['pool.example'])
+  assert.equal(options.bodyTimeoutMs, 9000)
+  assert.equal(options.attach && options.attach.path, '/tmp/x.sock')
+  // Nothing set: no worker setting is sent, so the pool's defaults apply.
+  const plain = appOptionsFromConfig(parseConfig([], {}, machine))
+  assert.deepEqual(plain.pool.worker, {})
+  assert.equal('allowedHosts' in plain, false)
 })
 
 test('a bad option exits 2 with a message naming it', async () => {

@@ -11,6 +11,7 @@ import { KindError, type JobKind, type KindContext } from '../../workers/kind-ap
 import {
   builtinKinds, checksumKind, fillKind, gunzipKind, gzipKind, noopKind, sleepKind, sortKind, statsKind
 } from '../../workers/kinds'
+import { setSortThreads } from '../../workers/kinds/sort-parallel'
 import { settledCount } from '../helpers/proc'
 
 const MiB = 1024 * 1024
@@ -116,7 +117,8 @@ test('params schemas enforce the documented bounds', () => {
   assert.ok(!ok(gzipKind, { level: 10 }))
   assert.ok(!ok(gunzipKind, { maxOutputBytes: -1 }))
   assert.ok(!ok(sortKind, {}))
-  assert.ok(!ok(sortKind, { dtype: 'i64' }))
+  assert.ok(!ok(sortKind, { dtype: 'i128' }))
+  for (const dtype of ['u8', 'u16', 'u32', 'u64', 'i8', 'i16', 'i32', 'i64', 'f32', 'f64']) assert.ok(ok(sortKind, { dtype }) && ok(statsKind, { dtype }), dtype)
   assert.ok(!ok(sortKind, { dtype: 'u8', order: 'up' }))
   assert.ok(ok(statsKind, { dtype: 'f32' }))
   assert.ok(ok(fillKind, { size: 2 ** 40, pattern: 'random', seed: 0xffff_ffff }))
@@ -327,8 +329,8 @@ test('gunzip reports corrupt, truncated, foreign and empty input as INVALID_INPU
   }
 })
 
-type Dtype = 'u8' | 'u16' | 'u32' | 'i32' | 'f32' | 'f64'
-const elementSize: Record<Dtype, number> = { u8: 1, u16: 2, u32: 4, i32: 4, f32: 4, f64: 8 }
+type Dtype = 'u8' | 'u16' | 'u32' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64'
+const elementSize: Record<Dtype, number> = { u8: 1, u16: 2, u32: 4, i8: 1, i16: 2, i32: 4, f32: 4, f64: 8 }
 
 /** Decodes little-endian elements with Buffer's own readers (independent of typed arrays). */
 function decode (dtype: Dtype, bytes: Buffer): number[] {
@@ -338,6 +340,8 @@ function decode (dtype: Dtype, bytes: Buffer): number[] {
       case 'u8': values.push(bytes.readUInt8(at)); break
       case 'u16': values.push(bytes.readUInt16LE(at)); break
       case 'u32': values.push(bytes.readUInt32LE(at)); break
+      case 'i8': values.push(bytes.readInt8(at)); break
+      case 'i16': values.push(bytes.readInt16LE(at)); break
       case 'i32': values.push(bytes.readInt32LE(at)); break
       case 'f32': values.push(bytes.readFloatLE(at)); break
       case 'f64': values.push(bytes.readDoubleLE(at)); break
@@ -354,6 +358,8 @@ function encode (dtype: Dtype, values: number[]): Buffer {
       case 'u8': bytes.writeUInt8(value, at); break
       case 'u16': bytes.writeUInt16LE(value, at); break
       case 'u32': bytes.writeUInt32LE(value, at); break
+      case 'i8': bytes.writeInt8(value, at); break
+      case 'i16': bytes.writeInt16LE(value, at); break
       case 'i32': bytes.writeInt32LE(value, at); break
       case 'f32': bytes.writeFloatLE(value, at); break
       case 'f64': bytes.writeDoubleLE(value, at); break
@@ -417,13 +423,15 @@ test('sort handles negative f64 values, defaults to ascending, and works on unal
   assert.ok(i32.equals(before), 'sorted the input in place')
 })
 
-/** Runs `fn` with MEMFD_POOL_SORT_THREADS set (the kind reads it per job), then restores it. */
+/** Runs `fn` with the thread's sort-threads setting at `threads` (a worker sets it from its config), then restores the default. */
+let sortThreadsNow: number | null = null
 async function withSortThreads<T> (threads: number, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.MEMFD_POOL_SORT_THREADS
-  process.env.MEMFD_POOL_SORT_THREADS = String(threads)
+  const saved = sortThreadsNow
+  sortThreadsNow = threads
+  setSortThreads(threads)
   try { return await fn() } finally {
-    if (saved === undefined) delete process.env.MEMFD_POOL_SORT_THREADS
-    else process.env.MEMFD_POOL_SORT_THREADS = saved
+    sortThreadsNow = saved
+    setSortThreads(saved)
   }
 }
 
@@ -431,16 +439,18 @@ async function withSortThreads<T> (threads: number, fn: () => Promise<T>): Promi
  * The first element at which two outputs differ, or -1. Floats compare with Object.is: NaN
  * equals NaN whatever its payload bits (which no sort orders), -0 does not equal +0.
  */
-function firstDifference (dtype: Dtype, a: Buffer, b: Buffer): number {
+function firstDifference (dtype: Dtype | 'i64', a: Buffer, b: Buffer): number {
   assert.equal(a.length, b.length)
   if (dtype !== 'f32' && dtype !== 'f64') {
     const at = a.findIndex((byte, i) => byte !== b[i])
-    return at === -1 ? -1 : Math.floor(at / elementSize[dtype])
+    return at === -1 ? -1 : Math.floor(at / widthOf(dtype))
   }
   const read = (bytes: Buffer, i: number): number => dtype === 'f32' ? bytes.readFloatLE(i * 4) : bytes.readDoubleLE(i * 8)
   for (let i = 0; i < a.length / elementSize[dtype]; i++) if (!Object.is(read(a, i), read(b, i))) return i
   return -1
 }
+
+const widthOf = (dtype: Dtype | 'i64' | 'u64'): number => dtype === 'i64' || dtype === 'u64' ? 8 : elementSize[dtype]
 
 const threadCount = (): number => fs.readdirSync('/proc/self/task').length
 
@@ -450,7 +460,7 @@ test('a large sort runs in slices on helper threads and gives exactly the bytes 
   const size = 16 * MiB + 24
   const threadsBefore = threadCount()
   await withSortThreads(3, async () => {
-    for (const dtype of ['u8', 'u16', 'u32', 'i32', 'f32', 'f64'] as const) {
+    for (const dtype of ['u8', 'u16', 'u32', 'i16', 'i32', 'i64', 'f32', 'f64'] as const) {
       const input = randomBytes(size)
       if (dtype === 'f32' || dtype === 'f64') {
         const view = dtype === 'f32' ? new Float32Array(input.buffer, input.byteOffset, size / 4) : new Float64Array(input.buffer, input.byteOffset, size / 8)
@@ -461,7 +471,7 @@ test('a large sort runs in slices on helper threads and gives exactly the bytes 
       const before = Buffer.from(input)
       for (const order of dtype === 'f64' ? ['asc', 'desc'] as const : ['asc'] as const) {
         const h = harness({ dtype, order }, [input])
-        assert.deepEqual(await run(sortKind, h), { count: size / elementSize[dtype], threads: 3 })
+        assert.deepEqual(await run(sortKind, h), { count: size / widthOf(dtype), threads: 3 })
         // The reference: one TypedArray#sort of a copy on this thread.
         const serial = harness({ dtype, order }, [input])
         await withSortThreads(1, async () => await run(sortKind, serial))
@@ -548,6 +558,70 @@ test('stats: empty input, negative floats, NaN, exact large integer sums, multi-
   assert.deepEqual(await run(statsKind, h),
     { count: long.length, min: 0, max: 255, sum: expectedSum, mean: expectedSum / long.length })
   assert.ok(h.progress.length >= 2)
+})
+
+/** 64-bit elements as BigInts, read with Buffer's own readers. */
+function decode64 (dtype: 'u64' | 'i64', bytes: Buffer): bigint[] {
+  const values: bigint[] = []
+  for (let at = 0; at < bytes.length; at += 8) values.push(dtype === 'u64' ? bytes.readBigUInt64LE(at) : bytes.readBigInt64LE(at))
+  return values
+}
+
+function encode64 (dtype: 'u64' | 'i64', values: bigint[]): Buffer {
+  const bytes = Buffer.alloc(values.length * 8)
+  values.forEach((value, i) => { if (dtype === 'u64') bytes.writeBigUInt64LE(value, i * 8); else bytes.writeBigInt64LE(value, i * 8) })
+  return bytes
+}
+
+const EXTREMES64 = {
+  u64: [0n, 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n, 2n ** 64n - 2n],
+  i64: [-(2n ** 63n), -1n, 0n, 1n, 2n ** 53n + 1n, -(2n ** 53n) - 1n, 2n ** 63n - 1n]
+}
+
+test('sort orders u64 and i64 exactly (values beyond 2**53 included), aligned or not', async () => {
+  for (const dtype of ['u64', 'i64'] as const) {
+    const values = [...decode64(dtype, randomBytes(8 * 501)), ...EXTREMES64[dtype]]
+    const input = encode64(dtype, values)
+    const ascending = [...values].sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+    for (const order of ['asc', 'desc'] as const) {
+      const expected = order === 'asc' ? ascending : [...ascending].reverse()
+      const h = harness({ dtype, order }, [input])
+      assert.deepEqual(await run(sortKind, h), { count: values.length, threads: 1 })
+      assert.deepEqual(decode64(dtype, h.outputBytes()), expected, `${dtype} ${order}`)
+      const unaligned = harness({ dtype, order }, [misaligned(input)], { misalignOutputs: true })
+      await run(sortKind, unaligned)
+      assert.deepEqual(decode64(dtype, unaligned.outputBytes()), expected, `${dtype} ${order} unaligned`)
+    }
+  }
+})
+
+test('stats of u64 and i64: exact min, max and sum as decimal strings, mean a number', async () => {
+  for (const dtype of ['u64', 'i64'] as const) {
+    const values = [...decode64(dtype, randomBytes(8 * 333)), ...EXTREMES64[dtype]]
+    const sum = values.reduce((a, b) => a + b, 0n)
+    const min = values.reduce((a, b) => b < a ? b : a)
+    const max = values.reduce((a, b) => b > a ? b : a)
+    for (const bytes of [encode64(dtype, values), misaligned(encode64(dtype, values))]) {
+      const result = await run(statsKind, harness({ dtype }, [bytes]))
+      assert.deepEqual({ ...result, mean: undefined }, { count: values.length, min: String(min), max: String(max), sum: String(sum), mean: undefined }, dtype)
+      // The mean of BigInts, to double precision: within one part in 2**50 of the exact quotient.
+      const exact = Number(sum * 1000n / BigInt(values.length)) / 1000
+      const mean = result.mean as number
+      assert.ok(Math.abs(mean - exact) <= Math.abs(exact) * 2 ** -50 + 1e-3, `${dtype} mean ${mean} vs ${exact}`)
+    }
+  }
+  // 2**53 + 1 cannot be a JSON number; as a string it survives.
+  const beyond = await run(statsKind, harness({ dtype: 'u64' as const }, [encode64('u64', [2n ** 53n + 1n, 2n ** 53n + 1n])]))
+  assert.deepEqual(beyond, { count: 2, min: '9007199254740993', max: '9007199254740993', sum: '18014398509481986', mean: 2 ** 53 })
+  assert.deepEqual(await run(statsKind, harness({ dtype: 'i64' as const }, [Buffer.alloc(0)])), { count: 0, min: null, max: null, sum: '0', mean: null })
+  await rejectsWithCode(run(statsKind, harness({ dtype: 'u64' as const }, [Buffer.alloc(12)])), 'INVALID_INPUT', /12 bytes.*8-byte u64/)
+})
+
+test('an unknown dtype is refused with the allowed values listed', async () => {
+  for (const kind of [sortKind, statsKind]) {
+    await rejectsWithCode(run(kind, harness({ dtype: 'i128' as never }, [Buffer.alloc(16)])), 'INVALID_PARAMS',
+      /dtype "i128" is not one of u8, u16, u32, u64, i8, i16, i32, i64, f32, f64/)
+  }
 })
 
 /** The documented random stream, written independently: xorshift128 seeded through fmix32. */

@@ -5,13 +5,25 @@ export const arrayTypes = {
   u8: Uint8Array,
   u16: Uint16Array,
   u32: Uint32Array,
+  u64: BigUint64Array,
+  i8: Int8Array,
+  i16: Int16Array,
   i32: Int32Array,
+  i64: BigInt64Array,
   f32: Float32Array,
   f64: Float64Array
 }
 
 export type ElementType = keyof typeof arrayTypes
 export type Elements = InstanceType<(typeof arrayTypes)[ElementType]>
+
+/** Every element type, in the order the params schema lists them. */
+export const ELEMENT_TYPES = Object.keys(arrayTypes) as ElementType[]
+
+/** 64-bit integers: their elements are BigInts, and their sums and extremes need BigInt too. */
+export function isBigIntType (dtype: ElementType): dtype is 'u64' | 'i64' {
+  return dtype === 'u64' || dtype === 'i64'
+}
 
 export function elementSize (dtype: ElementType): number {
   return arrayTypes[dtype].BYTES_PER_ELEMENT

@@ -2,14 +2,23 @@
 import { endianness } from 'node:os'
 import { Type } from '@sinclair/typebox'
 import { KindError } from '../kind-api'
-import { arrayTypes, elementSize, type ElementType, type Elements } from './element-arrays'
+import { arrayTypes, elementSize, ELEMENT_TYPES, type ElementType, type Elements } from './element-arrays'
 
-export { elementSize, elementsOver, type ElementType, type Elements } from './element-arrays'
+export { elementSize, elementsOver, ELEMENT_TYPES, isBigIntType, type ElementType, type Elements } from './element-arrays'
 
 export const ElementTypeSchema = Type.Union(
-  (Object.keys(arrayTypes) as ElementType[]).map((dtype) => Type.Literal(dtype)),
-  { description: 'Element type of the input: unsigned/signed integers or IEEE-754 floats, little-endian.' }
+  ELEMENT_TYPES.map((dtype) => Type.Literal(dtype)),
+  { description: `Element type of the input, little-endian: ${ELEMENT_TYPES.join(', ')} (unsigned and signed integers of 8 to 64 bits, IEEE-754 floats).` }
 )
+
+/**
+ * The params are validated before a job runs; this is for a kind called another way (tests, a
+ * library user's own harness): an unknown dtype is refused with the values allowed.
+ */
+export function checkElementType (dtype: unknown): ElementType {
+  if (typeof dtype === 'string' && Object.prototype.hasOwnProperty.call(arrayTypes, dtype)) return dtype as ElementType
+  throw new KindError('INVALID_PARAMS', `dtype ${JSON.stringify(dtype)} is not one of ${ELEMENT_TYPES.join(', ')}`)
+}
 
 const nativeIsLittleEndian = endianness() === 'LE'
 

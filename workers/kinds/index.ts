@@ -1,4 +1,4 @@
-// The kinds every pool offers. Custom kinds (--kinds DIR) are added next to these by the server.
+// The kinds every pool offers. Custom kinds (--kinds DIR, --kind-file) are added next to these by the workers' kind loader (kind-loader.ts).
 import type { JobKind } from '../kind-api'
 import { checksumKind } from './checksum'
 import { fillKind } from './fill'

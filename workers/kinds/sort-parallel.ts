@@ -6,8 +6,8 @@
 // what starting them costs (~10–30 ms each).
 //
 // The helpers use cores beyond the worker's own thread for the duration of the sort, like any
-// multi-threaded library a kind might call; MEMFD_POOL_SORT_THREADS caps them (default: what
-// os.availableParallelism() reports, at most 8). The scratch memory (as large as the input) is
+// multi-threaded library a kind might call; the worker's sortThreads setting (--sort-threads)
+// caps them (default: what os.availableParallelism() reports, at most 8). The scratch memory (as large as the input) is
 // outside the pool's quota, so a machine with less than twice that available sorts serially.
 import os from 'node:os'
 import path from 'node:path'
@@ -16,10 +16,11 @@ import { KindError, type KindContext } from '../kind-api'
 import { cancellationError, throwIfCancelled } from './cancellation'
 import { elementsOver, type ElementType, type Elements } from './element-types'
 import type { SortPart } from './sort-part'
+import { MAX_SORT_THREADS } from '../worker-settings'
 
 /** Inputs smaller than this are sorted on the job's thread alone. */
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-const MAX_THREADS = 8
+const MAX_THREADS = MAX_SORT_THREADS
 /** What the sort needs of its job: the signal and a progress report. */
 export type SortJob = Pick<KindContext<unknown>, 'signal' | 'progress'>
 
@@ -29,14 +30,20 @@ const MERGING = 0.7
 /** Elements merged between two looks at the job's signal. */
 const MERGE_STRIDE = 1 << 20
 
+let configuredThreads: number | null = null
+
+/** The --sort-threads setting of this thread (null: the machine's parallelism, at most 8). */
+export function setSortThreads (threads: number | null): void {
+  configuredThreads = threads !== null && Number.isSafeInteger(threads) && threads > 0 ? threads : null
+}
+
 /** How many threads a sort of `byteLength` bytes uses (1: no helpers). */
 export function sortThreads (byteLength: number): number {
   if (byteLength < PARALLEL_MIN_BYTES) return 1
   // The scratch copy is memory outside the pool's quota: sort in place (serially) rather than
   // push a machine that has little left into the OOM killer.
   if (os.freemem() < 2 * byteLength) return 1
-  const configured = Number(process.env.MEMFD_POOL_SORT_THREADS)
-  const wanted = Number.isSafeInteger(configured) && configured > 0 ? configured : os.availableParallelism()
+  const wanted = configuredThreads ?? os.availableParallelism()
   return Math.max(1, Math.min(wanted, MAX_THREADS))
 }
 
@@ -104,11 +111,15 @@ async function mergeCheckpoint (job: SortJob, merged: number, total: number): Pr
  * a call per element and made the merge several times slower than the loop below.
  */
 async function merge (runs: Elements[], target: Elements, floats: boolean, job: SortJob): Promise<void> {
-  if (runs.length === 2) await mergeTwo(runs[0], runs[1], target, floats, job)
-  else await mergeMany(runs, target, floats ? floatBefore : intBefore, job)
+  // The loops below only compare and copy elements, which works the same on the BigInt arrays of
+  // u64/i64 (`<` and `<=` compare BigInts exactly): one type for the compiler, every dtype at run time.
+  const sameRuns = runs as unknown as Float64Array[]
+  const sameTarget = target as unknown as Float64Array
+  if (runs.length === 2) await mergeTwo(sameRuns[0], sameRuns[1], sameTarget, floats, job)
+  else await mergeMany(sameRuns, sameTarget, floats ? floatBefore : intBefore, job)
 }
 
-async function mergeTwo (a: Elements, b: Elements, target: Elements, floats: boolean, job: SortJob): Promise<void> {
+async function mergeTwo (a: Float64Array, b: Float64Array, target: Float64Array, floats: boolean, job: SortJob): Promise<void> {
   let i = 0
   let j = 0
   let w = 0
@@ -131,7 +142,7 @@ async function mergeTwo (a: Elements, b: Elements, target: Elements, floats: boo
   target.set(i < a.length ? a.subarray(i) : b.subarray(j), w)
 }
 
-async function mergeMany (runs: Elements[], target: Elements, before: (a: number, b: number) => boolean, job: SortJob): Promise<void> {
+async function mergeMany (runs: Float64Array[], target: Float64Array, before: (a: number, b: number) => boolean, job: SortJob): Promise<void> {
   const heads = runs.map(() => 0)
   let written = 0
   while (written < target.length) {

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { JobKind } from '../kind-api'
 import { throwIfCancelled } from './cancellation'
-import { ElementTypeSchema, copyElements, directView, elementCount, writeElements } from './element-types'
+import { ElementTypeSchema, checkElementType, copyElements, directView, elementCount, writeElements } from './element-types'
 import { sortInParallel, sortThreads } from './sort-parallel'
 
 const SortParams = Type.Object({
@@ -13,13 +13,15 @@ const SortParams = Type.Object({
 
 export const sortKind: JobKind<Static<typeof SortParams>> = {
   name: 'sort',
-  description: 'Sorts one input of little-endian numbers into a new buffer of the same length; inputs of 16 MiB ' +
+  description: 'Sorts one input of little-endian numbers (8- to 64-bit integers, floats) into a new buffer of the same length; inputs of 16 MiB ' +
     'and more are sorted in slices on several threads and merged. Result: {count, threads}.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 1, max: 1 },
   params: SortParams,
   async run (ctx) {
     const input = ctx.inputs[0]
-    const { dtype, order = 'asc' } = ctx.params
+    const { order = 'asc' } = ctx.params
+    const dtype = checkElementType(ctx.params.dtype)
     const count = elementCount(dtype, input.length)
     const out = ctx.output(input.length)
     const target = out.buffer.subarray(0, input.length)

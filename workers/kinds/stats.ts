@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { JobKind } from '../kind-api'
 import { chunksOf, throwIfCancelled } from './cancellation'
-import { ElementTypeSchema, elementCount, readElements, type Elements } from './element-types'
+import { ElementTypeSchema, checkElementType, elementCount, isBigIntType, readElements, type Elements } from './element-types'
 
 const StatsParams = Type.Object({ dtype: ElementTypeSchema }, { additionalProperties: false })
 
@@ -29,7 +29,31 @@ function scan (values: Float64Array, n: number, range: Range): number {
   return sum
 }
 
-function scanElements (elements: Elements, scratch: Float64Array, range: Range): number {
+interface BigRange { min: bigint | null, max: bigint | null }
+
+/** Sum of 64-bit integer elements (exact, in a BigInt), widening `range`. */
+function scanBigInts (values: BigInt64Array | BigUint64Array, range: BigRange): bigint {
+  let min = range.min ?? values[0]
+  let max = range.max ?? values[0]
+  let sum = 0n
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]
+    if (value < min) min = value
+    if (value > max) max = value
+    sum += value
+  }
+  range.min = min
+  range.max = max
+  return sum
+}
+
+/** `sum / count` as the nearest double, without rounding `sum` to a double first. */
+function bigMean (sum: bigint, count: number): number {
+  const n = BigInt(count)
+  return Number(sum / n) + Number(sum % n) / count
+}
+
+function scanElements (elements: Exclude<Elements, BigInt64Array | BigUint64Array>, scratch: Float64Array, range: Range): number {
   let sum = 0
   for (let start = 0; start < elements.length; start += scratch.length) {
     const block = elements.subarray(start, start + scratch.length)
@@ -42,15 +66,23 @@ function scanElements (elements: Elements, scratch: Float64Array, range: Range):
 export const statsKind: JobKind<Static<typeof StatsParams>> = {
   name: 'stats',
   description: 'Summarises one input of little-endian numbers. Result: {count, min, max, sum, mean}; ' +
-    'min, max and mean are null for an empty input, and NaN or infinite values come out as null in JSON.',
+    'min, max and mean are null for an empty input, and NaN or infinite values come out as null in JSON. ' +
+    'For u64 and i64, min, max and sum are exact decimal strings (a JSON number cannot hold every 64-bit integer); mean is a number.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 0, max: 0 },
   params: StatsParams,
   async run (ctx) {
     const input = ctx.inputs[0]
-    const { dtype } = ctx.params
+    const dtype = checkElementType(ctx.params.dtype)
     const count = elementCount(dtype, input.length)
-    if (count === 0) return { count, min: null, max: null, sum: 0, mean: null }
+    if (count === 0) return { count, min: null, max: null, sum: isBigIntType(dtype) ? '0' : 0, mean: null }
     throwIfCancelled(ctx.signal)
+    if (isBigIntType(dtype)) {
+      const range: BigRange = { min: null, max: null }
+      let sum = 0n
+      for await (const chunk of chunksOf(ctx, input)) sum += scanBigInts(readElements(dtype, chunk) as BigInt64Array | BigUint64Array, range)
+      return { count, min: String(range.min), max: String(range.max), sum: String(sum), mean: bigMean(sum, count) }
+    }
     const integer = !dtype.startsWith('f')
     const range: Range = { min: Infinity, max: -Infinity }
     const scratch = new Float64Array(Math.min(SCAN_BLOCK, count))
@@ -59,7 +91,7 @@ export const statsKind: JobKind<Static<typeof StatsParams>> = {
     // 32-bit elements, each below 2**32), and chunks add up in a BigInt.
     let integerSum = 0n
     for await (const chunk of chunksOf(ctx, input)) {
-      const chunkSum = scanElements(readElements(dtype, chunk), scratch, range)
+      const chunkSum = scanElements(readElements(dtype, chunk) as Exclude<Elements, BigInt64Array | BigUint64Array>, scratch, range)
       if (integer) integerSum += BigInt(chunkSum)
       else floatSum += chunkSum
     }
