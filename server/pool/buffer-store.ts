@@ -62,6 +62,8 @@ export interface BufferStoreEvents {
   'buffer.created': [BufferInfo]
   'buffer.sealed': [BufferInfo]
   'buffer.deleted': [{ id: string, name: string }]
+  /** Who holds a live buffer changed (a worker took or dropped an input, a client attached). */
+  'buffer.holders': [{ id: string, descriptors: DescriptorHolder[] }]
 }
 
 /** Seals that make a memfd immutable for readers: no resize, no writes. */
@@ -213,6 +215,12 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
     }
   }
 
+  /** Tells listeners who holds the buffer now; a deleted one is gone for them already. */
+  #holdersChanged (record: BufferRecord): void {
+    if (record.deleted || this.listenerCount('buffer.holders') === 0) return
+    this.emit('buffer.holders', { id: record.id, descriptors: this.#info(record).descriptors })
+  }
+
   #mapping (record: BufferRecord): Buffer {
     if (record.map === null) {
       // Read-only: the store never writes through a mapping (see write()). It shows writes made
@@ -324,12 +332,15 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
         const key = {}
         holders.push(key)
         record.holders.set(key, holder)
-        return () => { record.holders.delete(key) }
+        store.#holdersChanged(record)
+        return () => { if (record.holders.delete(key)) store.#holdersChanged(record) }
       },
       release (): void {
         if (released) return
         released = true
-        for (const key of holders) record.holders.delete(key)
+        let changed = false
+        for (const key of holders) if (record.holders.delete(key)) changed = true
+        if (changed) store.#holdersChanged(record)
         record.leases--
         if (record.deleted && record.leases === 0) store.#free(record)
       }
@@ -348,7 +359,8 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
     const record = this.#lookup(id)
     const key = {}
     record.holders.set(key, holder)
-    return () => { record.holders.delete(key) }
+    this.#holdersChanged(record)
+    return () => { if (record.holders.delete(key)) this.#holdersChanged(record) }
   }
 
   /** Frees every buffer (leases are ignored): the store's owner is shutting down. */

@@ -12,8 +12,8 @@ import type { PoolEvent, PoolEventType } from '../../server/pool/types'
 class ManualSocket {
   sent: string[] = []
   #pending: Array<() => void> = []
-  send (text: string, callback: (err?: Error) => void): void {
-    this.sent.push(text)
+  send (text: string | Buffer, _options: { binary: boolean }, callback: (err?: Error) => void): void {
+    this.sent.push(String(text))
     this.#pending.push(() => callback())
   }
 
