@@ -11,6 +11,7 @@ import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import request from 'supertest'
+import { openEvents } from '../helpers/event-stream'
 import { portOf, startApp } from '../helpers/server-app'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -157,4 +158,31 @@ test('open 10 s on a busy pool, the page makes no request once live, and shows e
   assert.deepEqual(requests, [], 'no request once the WebSocket is live')
   assert.ok(await stillSameDocument(page))
   assert.deepEqual(errors, [])
+})
+
+test('the charts open with the server\'s recent counters, not an empty window', { skip }, async (t) => {
+  const app = await startApp()
+  t.after(() => app.close())
+  const watcher = await openEvents(app, '?topics=pool')
+  t.after(() => watcher.close())
+  await watcher.nextOf('snapshot')
+  for (let i = 0; i < 3; i++) await watcher.nextOf('pool.stats')
+  const { page, errors } = await openPage(t)
+  await page.goto(`http://127.0.0.1:${portOf(app)}/`)
+  await page.waitForSelector('#connection[data-state="live"]')
+  // At most one more sample can have arrived live since: the others came with the snapshot.
+  for (const chart of ['#queue-depth-chart', '#throughput-chart']) {
+    const samples = Number(await page.$eval(chart, (el) => (el as unknown as { dataset: { samples?: string } }).dataset.samples))
+    assert.ok(samples >= 3, `${chart}: ${samples} samples at first sight`)
+  }
+  assert.deepEqual(errors, [])
+})
+
+test('past the subscriber limit the page says it was refused, and why', { skip }, async (t) => {
+  const app = await startApp({ events: { maxSubscribers: 0 } })
+  t.after(() => app.close())
+  const { page } = await openPage(t)
+  await page.goto(`http://127.0.0.1:${portOf(app)}/`)
+  await page.waitForFunction('/refused by the server: too many subscribers/.test(document.getElementById("connection-detail").textContent)')
+  assert.equal(await page.getAttribute('#connection', 'data-state'), 'connecting')
 })
