@@ -39,6 +39,7 @@ async function main (): Promise<void> {
     },
     token: config.token,
     metricsAuth: config.metricsAuth,
+    events: { maxSubscribers: config.maxSubscribers },
     graceMs: config.graceMs,
     attach: {
       path: config.attachSocket ?? defaultAttachSocketPath(),

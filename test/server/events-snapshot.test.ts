@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import request from 'supertest'
+import { parseConfig } from '../../server/config'
 import { TOPICS } from '../../server/events/topics'
 import { openEvents } from '../helpers/event-stream'
 import { startApp } from '../helpers/server-app'
@@ -108,4 +109,13 @@ test('one subscriber over the limit is closed with 1013 and a reason; a freed sl
   const c = await openEvents(app)
   t.after(() => c.close())
   assert.equal((await c.nextOf('snapshot')).type, 'snapshot')
+})
+
+test('the limit is a setting: --max-subscribers N or MEMFD_POOL_MAX_SUBSCRIBERS; absent, the hub\'s default of 100', async (t) => {
+  assert.equal(parseConfig(['--max-subscribers', '3'], {}).maxSubscribers, 3)
+  assert.equal(parseConfig([], { MEMFD_POOL_MAX_SUBSCRIBERS: '7' }).maxSubscribers, 7)
+  assert.equal(parseConfig([], {}).maxSubscribers, undefined)
+  const app = await startApp()
+  t.after(() => app.close())
+  assert.equal(app.eventHub.maxSubscribers, 100)
 })
