@@ -91,3 +91,15 @@ export async function refusedHandshake (app: FastifyInstance, query = '', header
     socket.once('error', () => {}) // follows unexpected-response once the request is destroyed
   })
 }
+
+/**
+ * Resolves once `condition` holds, checking every few milliseconds: for server state that has no
+ * event of its own (how many subscribers the hub serves), never as a stand-in for an event.
+ */
+export async function until (condition: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}

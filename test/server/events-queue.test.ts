@@ -40,7 +40,7 @@ function clientOver (socket: ManualSocket, limits: Partial<OutgoingLimits> = {})
 const push = (client: EventClient, e: PoolEvent): void => { client.push(e, JSON.stringify(e)) }
 
 /** Reads everything the client sends until it has nothing more. */
-async function readAll (socket: ManualSocket): Promise<Array<{ type: string, data: any }>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function readAll (socket: ManualSocket): Promise<Array<{ type: string, data: any }>> {
   let seen = -1
   while (seen !== socket.sent.length) {
     seen = socket.sent.length

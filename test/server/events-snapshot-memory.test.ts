@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import request from 'supertest'
-import { openEvents } from '../helpers/event-stream'
+import { openEvents, until } from '../helpers/event-stream'
 import { collectGarbage } from '../helpers/gc'
 import { MiB, portOf, startApp } from '../helpers/server-app'
 
@@ -37,13 +37,6 @@ function stalledSubscriber (port: number): net.Socket {
   return socket
 }
 
-async function until (condition: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 test('15,000 buffers and 300 subscribers that never read: bounded RSS, /healthz answers', async (t) => {
   // One more than the stalled ones: a reading watcher times the test by pool.stats.
@@ -59,7 +52,7 @@ test('15,000 buffers and 300 subscribers that never read: bounded RSS, /healthz 
   const peakBefore = process.resourceUsage().maxRSS * 1024
 
   for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(stalledSubscriber(portOf(app)))
-  await until(() => app.eventHub.size === SUBSCRIBERS, `${SUBSCRIBERS} subscribers are served`)
+  await until(() => app.eventHub.size === SUBSCRIBERS, `${SUBSCRIBERS} subscribers are served`, 60_000)
   // A couple of pool.stats rounds on top, for every stalled subscriber.
   const watcher = await openEvents(app, '?topics=pool')
   t.after(() => watcher.close())

@@ -8,20 +8,12 @@ import path from 'node:path'
 import request from 'supertest'
 import { parseConfig } from '../../server/config'
 import { TOPICS } from '../../server/events/topics'
-import { openEvents } from '../helpers/event-stream'
+import { openEvents, until } from '../helpers/event-stream'
 import { startApp } from '../helpers/server-app'
 
 /** A `nap` kind: no params schema, so a job can carry large params. */
 const NAP_KINDS = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'dashboard-kinds')
 
-/** Resolves once `condition` holds, checking every few milliseconds (for state with no event of its own). */
-async function until (condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 test('the snapshot lists the newest buffers up to its limit, oldest first, and says how many there are', async (t) => {
   const app = await startApp({ events: { snapshot: { maxBuffers: 10 } } })
