@@ -1,13 +1,16 @@
 // buffer.holders and worker.updated over a real /v1/events socket: who holds a buffer under which
 // number as a job takes and drops it (checked against the worker's /proc fd table), a worker's
 // counters as jobs run on it, at most ~10 worker.updated a second per worker with the final
-// state last, no holders event for a deleted buffer, and each in its topic.
+// state last, no holders event for a deleted buffer, an attached process while its connection
+// lasts, and each in its topic.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
+import * as native from '../../native'
+import { RawClient, startAttachApp } from '../helpers/attach'
 import { openEvents, type EventMessage } from '../helpers/event-stream'
 import { startApp } from '../helpers/server-app'
 
@@ -116,4 +119,25 @@ test('topics: buffer.holders comes with buffers, worker.updated with workers', a
   await buffersOnly.nextOf('buffer.holders', input)
   assert.ok(workersOnly.messages.every((m) => m.type === 'snapshot' || m.type.startsWith('worker.')))
   assert.ok(buffersOnly.messages.every((m) => m.type === 'snapshot' || m.type.startsWith('buffer.')))
+})
+
+test('buffer.holders: an attached process while its attach connection is open, gone when it closes', async (t) => {
+  const { app: attachApp, socketPath, dir } = await startAttachApp()
+  t.after(async () => {
+    await attachApp.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const events = await openEvents(attachApp, '?topics=buffers')
+  t.after(() => events.close())
+  await events.nextOf('snapshot')
+  const buffer = (await request(attachApp.server).post('/v1/buffers').set('content-type', 'application/octet-stream').send(Buffer.from('attached')).expect(201)).body
+  const client = await RawClient.connect(socketPath)
+  const { reply, fds } = await client.request({ op: 'attach', buffer: buffer.id, token: buffer.attachToken, mode: 'r' })
+  for (const fd of fds) native.close(fd)
+  assert.equal(reply.ok, true)
+  const attached = await events.nextOf('buffer.holders', buffer.id)
+  assert.deepEqual(attached.data.descriptors.filter((d: { role: string }) => d.role === 'attached'), [{ pid: process.pid, fd: null, role: 'attached' }])
+  await client.close()
+  const detached = await events.nextOf('buffer.holders', buffer.id)
+  assert.deepEqual(roles(detached), ['server'])
 })
