@@ -16,7 +16,7 @@ import { matches, type EventFilter } from './topics'
 
 /** RFC 6455 §7.4.1: 1001, "going away", e.g. a server going down. */
 export const CLOSE_GOING_AWAY = 1001
-/** RFC 6455 §7.4.1 (IANA registry): 1013, "try again later": the subscriber limit is reached. */
+/** 1013, "try again later" (IANA's WebSocket close code registry): the subscriber limit is reached. */
 export const CLOSE_TRY_AGAIN_LATER = 1013
 
 /**
@@ -45,7 +45,7 @@ export class EventHub {
   readonly #clients = new Set<EventClient>()
   readonly #heartbeat: NodeJS.Timeout
   readonly #history = new StatsHistory()
-  /** Serialized snapshots by followed job ('' for none), valid until the next event. */
+  /** Serialized snapshots by what they hold (history or not, the followed job), valid until the next event. */
   readonly #snapshots = new Map<string, Buffer>()
   #closed = false
 

@@ -45,7 +45,7 @@ function fit<T> (newestFirst: Iterable<T>, limit: number, maxBytes: number): Fit
   return { texts, truncated: false }
 }
 
-function* reversed<T> (items: T[]): Iterable<T> {
+function * reversed<T> (items: T[]): Iterable<T> {
   for (let i = items.length - 1; i >= 0; i--) yield items[i]
 }
 
