@@ -8,6 +8,7 @@ import attachPlugin, { type AttachPluginOptions } from './plugins/attach'
 import authPlugin from './plugins/auth'
 import dashboardPlugin from './plugins/dashboard'
 import eventHubPlugin from './plugins/event-hub'
+import type { EventHubOptions } from './events/event-hub'
 import errorHandlerPlugin, { answerClientError, answerFrameworkError } from './plugins/error-handler'
 import gracefulClose from './plugins/graceful-close'
 import metricsPlugin from './plugins/metrics'
@@ -38,6 +39,8 @@ export interface AppOptions {
   logger?: Logger | FastifyServerOptions['logger']
   /** Serve the attach socket at this path (docs/attach-protocol.md); absent or false: no socket. */
   attach?: AttachPluginOptions | false
+  /** The event stream's limits: subscribers, per-client queue, snapshot size (server/events/). */
+  events?: EventHubOptions
 }
 
 function isPool (value: AppOptions['pool']): value is Pool {
@@ -90,7 +93,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   if (options.attach) await app.register(attachPlugin, options.attach)
   // The WebSocket event stream (/v1/events); the attach socket registers here as a plugin of
   // its own when it lands.
-  await app.register(eventHubPlugin)
+  await app.register(eventHubPlugin, options.events ?? {})
   await app.register(eventRoutes, { prefix: '/v1' })
   await app.register(dashboardPlugin)
 

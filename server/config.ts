@@ -44,6 +44,8 @@ export interface ServerConfig {
   /** Uids allowed on the attach socket besides the server's own. */
   attachAllowUids?: number[]
   token?: string
+  /** undefined: the event hub's default (100). */
+  maxSubscribers?: number
   metricsAuth: boolean
   graceMs: number
   logLevel: string
@@ -183,6 +185,7 @@ export const SETTINGS: Setting[] = [
   { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', scope: 'server', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
   { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', scope: 'server', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },
   { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', scope: 'server', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
+  { flag: '--max-subscribers', env: 'MEMFD_POOL_MAX_SUBSCRIBERS', arg: 'N', key: 'maxSubscribers', scope: 'server', description: 'Event stream (/v1/events) subscribers at once; one more is closed with 1013', defaultText: '100', parse: (t) => parseInteger(t, 0, 100_000) },
   { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', scope: 'server', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },
   { flag: '--grace-ms', env: 'MEMFD_POOL_GRACE_MS', arg: 'MS', key: 'graceMs', scope: 'server', description: 'On SIGTERM/SIGINT, how long running jobs may finish', defaultText: '10000', parse: (t) => parseInteger(t, 0) },
   { flag: '--log-level', env: 'MEMFD_POOL_LOG_LEVEL', arg: 'LEVEL', key: 'logLevel', scope: 'server', description: LOG_LEVELS.join('|'), defaultText: 'info', parse: (t) => { if (!LOG_LEVELS.includes(t)) throw new ConfigError(`"${t}" is not one of ${LOG_LEVELS.join(', ')}`); return t } }

@@ -85,6 +85,7 @@ export function appOptionsFromConfig (config: ServerConfig): Omit<AppOptions, 'p
     token: config.token,
     metricsAuth: config.metricsAuth,
     graceMs: config.graceMs,
+    events: config.maxSubscribers === undefined ? undefined : { maxSubscribers: config.maxSubscribers },
     allowedHosts: config.allowedHosts,
     bodyTimeoutMs: config.bodyTimeoutMs,
     attach: {

@@ -8,9 +8,10 @@
 // with a `lagged` message placed exactly where the gap is. A stalled client therefore costs the
 // server a constant amount of memory, however many events fire.
 //
-// Two event types carry state rather than a step (a job's progress, the pool's counters): a newer
-// one replaces a queued older one instead of queueing behind it, so a slow reader (a busy browser
-// tab) gets the latest state sooner and drops fewer of the events that matter.
+// Some event types carry state rather than a step (a job's progress, a buffer's holders, a
+// worker's counters, the pool's counters): a newer one about the same thing replaces a queued
+// older one instead of queueing behind it, so a slow reader (a busy browser tab) gets the latest
+// state sooner and drops fewer of the events that matter.
 import type { WebSocket } from 'ws'
 import type { PoolEvent } from '../pool/types'
 import type { EventFilter } from './topics'
@@ -32,16 +33,30 @@ export const DEFAULT_LIMITS: OutgoingLimits = {
 
 interface Queued {
   /** null once a newer message with the same key superseded it. */
-  text: string | null
+  text: Payload | null
   bytes: number
   key: string | null
 }
 
-/** Events that carry the latest state of something: only the newest one queued is worth sending. */
-function supersedingKey (event: PoolEvent): string | null {
+/** Event types that carry the whole latest state of the thing their `data.id` names. */
+const STATE_OF_ID: ReadonlySet<string> = new Set(['job.progress', 'buffer.holders', 'worker.updated'])
+
+/**
+ * Events that carry the latest state of something: only the newest one queued per key is worth
+ * sending. Ids are never reused across things (buffers and jobs have random ids; a restarted
+ * worker keeps its slot id, and its worker.updated carries its new pid, newer than the old one).
+ */
+export function supersedingKey (event: PoolEvent): string | null {
   if (event.type === 'pool.stats') return event.type
-  if (event.type === 'job.progress') return `job.progress:${String((event.data as { id?: unknown } | null)?.id)}`
+  if (STATE_OF_ID.has(event.type)) return `${event.type}:${String((event.data as { id?: unknown } | null)?.id)}`
   return null
+}
+
+/** A message as handed to the socket: a string, or UTF-8 bytes shared by every client (no copy each). */
+export type Payload = string | Buffer
+
+function byteLengthOf (payload: Payload): number {
+  return typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
 }
 
 export class EventClient {
@@ -69,20 +84,24 @@ export class EventClient {
 
   get socket (): WebSocket { return this.#socket }
 
-  /** Sends a message ahead of every event (the snapshot), whatever its size. */
-  sendFirst (text: string): void {
-    this.#write(text, Buffer.byteLength(text))
+  /**
+   * Sends a message ahead of every event (the snapshot). It is bounded by its builder
+   * (snapshot.ts), not here, and counts as bytes in flight: events queue behind it (within the
+   * queue's bounds) until the peer has read it.
+   */
+  sendFirst (text: Payload): void {
+    this.#write(text, byteLengthOf(text))
   }
 
   /** Queues an event (already serialized once for every client) and schedules sending. */
-  push (event: PoolEvent, text: string): void {
+  push (event: PoolEvent, text: Payload): void {
     if (this.#closed) return
     const key = supersedingKey(event)
     if (key !== null) {
       const older = this.#latest.get(key)
       if (older !== undefined) this.#supersede(older)
     }
-    const entry: Queued = { text, bytes: Buffer.byteLength(text), key }
+    const entry: Queued = { text, bytes: byteLengthOf(text), key }
     this.#queue.push(entry)
     this.#queuedBytes += entry.bytes
     if (key !== null) this.#latest.set(key, entry)
@@ -162,9 +181,10 @@ export class EventClient {
     this.#write(text, Buffer.byteLength(text))
   }
 
-  #write (text: string, bytes: number): void {
+  #write (text: Payload, bytes: number): void {
     this.#inFlightBytes += bytes
-    this.#socket.send(text, (err) => {
+    // binary: false keeps a Buffer payload a text frame (the JSON it is).
+    this.#socket.send(text, { binary: false }, (err) => {
       this.#inFlightBytes -= bytes
       if (err == null) this.#schedule()
     })

@@ -3,46 +3,57 @@
 // the pool's synchronous emit never waits for a socket.
 //
 // A new subscriber gets its snapshot in the same tick as it is added to the set, so it sees
-// every event after the state the snapshot shows, and none twice.
+// every event after the state the snapshot shows, and none twice. The snapshot is bounded
+// (snapshot.ts), and its bytes are shared by every subscriber that connects before the next
+// event, so a crowd of new subscribers costs one copy, not one each.
 import type { WebSocket } from 'ws'
 import type { Pool } from '../pool/pool'
-import { PoolError } from '../pool/pool-error'
-import type { BufferInfo, JobInfo, PoolEvent, PoolStats, WorkerInfo } from '../pool/types'
+import type { PoolEvent, PoolStats } from '../pool/types'
 import { DEFAULT_LIMITS, EventClient, type OutgoingLimits } from './event-client'
+import { buildSnapshot, DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot'
+import { StatsHistory } from './stats-history'
 import { matches, type EventFilter } from './topics'
 
 /** RFC 6455 §7.4.1: 1001, "going away", e.g. a server going down. */
 export const CLOSE_GOING_AWAY = 1001
+/** 1013, "try again later" (IANA's WebSocket close code registry): the subscriber limit is reached. */
+export const CLOSE_TRY_AGAIN_LATER = 1013
 
-/** Jobs in a snapshot: as many as GET /v1/jobs answers by default. */
-export const SNAPSHOT_JOBS = 100
+/**
+ * Subscribers at once by default. Each one that stops reading may cost the server its queue
+ * (1 MiB) and bytes in flight (256 KiB): 100 of them, ~125 MiB at worst.
+ */
+export const DEFAULT_MAX_SUBSCRIBERS = 100
 
 export interface EventHubOptions {
+  /** Subscribers at once; one more is closed with 1013 and a reason (default 100). */
+  maxSubscribers?: number
   limits?: Partial<OutgoingLimits>
+  snapshot?: Partial<SnapshotLimits>
   /** Ping every this often; a client that has not answered the previous ping is dropped (default 30 s). */
   heartbeatMs?: number
   /** At close, how long clients get to answer the close frame before their sockets are destroyed (default 1 s). */
   closeTimeoutMs?: number
 }
 
-export interface Snapshot {
-  pool: PoolStats
-  workers: WorkerInfo[]
-  buffers: BufferInfo[]
-  jobs: JobInfo[]
-}
-
 export class EventHub {
+  readonly maxSubscribers: number
   readonly #pool: Pool
   readonly #limits: OutgoingLimits
+  readonly #snapshotLimits: SnapshotLimits
   readonly #closeTimeoutMs: number
   readonly #clients = new Set<EventClient>()
   readonly #heartbeat: NodeJS.Timeout
+  readonly #history = new StatsHistory()
+  /** Serialized snapshots by what they hold (history or not, the followed job), valid until the next event. */
+  readonly #snapshots = new Map<string, Buffer>()
   #closed = false
 
   constructor (pool: Pool, options: EventHubOptions = {}) {
     this.#pool = pool
+    this.maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.#snapshotLimits = { ...DEFAULT_SNAPSHOT_LIMITS, ...options.snapshot }
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 1000
     pool.on('event', this.#onEvent)
     // Without it, a peer that vanished without a FIN (a laptop closed mid-stream) would keep its
@@ -58,37 +69,40 @@ export class EventHub {
   droppedCounts (): number[] { return [...this.#clients].map((c) => c.droppedTotal) }
 
   readonly #onEvent = (event: PoolEvent): void => {
-    let text: string | null = null
+    // Any event may change what a snapshot shows, and must not be both in it and after it.
+    this.#snapshots.clear()
+    if (event.type === 'pool.stats') this.#history.add(event.ts, event.data as PoolStats)
+    // Bytes, not a string: the same bytes go to every client's socket, no copy per client.
+    let payload: Buffer | null = null
     for (const client of this.#clients) {
       if (!matches(client.filter, event)) continue
-      text ??= JSON.stringify(event)
-      client.push(event, text)
+      payload ??= Buffer.from(JSON.stringify(event))
+      client.push(event, payload)
     }
   }
 
-  snapshot (filter: EventFilter): Snapshot {
-    return {
-      pool: this.#pool.stats(),
-      workers: this.#pool.workers(),
-      buffers: this.#pool.store.list(),
-      jobs: filter.job === null ? this.#pool.list({ limit: SNAPSHOT_JOBS }) : this.#jobOrNone(filter.job)
+  /** The serialized snapshot message for a subscriber with this filter (shared until the next event). */
+  snapshot (filter: EventFilter): Buffer {
+    // The charts' history only for those who asked for the pool's counters.
+    const key = `${filter.topics.has('pool') ? 'p' : ''}:${filter.job ?? ''}`
+    let bytes = this.#snapshots.get(key)
+    if (bytes === undefined) {
+      const history = filter.topics.has('pool') ? this.#history.samples() : null
+      bytes = Buffer.from(buildSnapshot(this.#pool, filter.job, this.#snapshotLimits, history))
+      this.#snapshots.set(key, bytes)
     }
-  }
-
-  #jobOrNone (id: string): JobInfo[] {
-    try {
-      return [this.#pool.get(id)]
-    } catch (err) {
-      // Checked before the upgrade; it may have left the history since.
-      if (err instanceof PoolError && err.code === 'NOT_FOUND') return []
-      throw err
-    }
+    return bytes
   }
 
   /** Serves one upgraded connection: the snapshot first, then its events, until it closes. */
   serve (socket: WebSocket, filter: EventFilter): void {
     if (this.#closed) {
       socket.close(CLOSE_GOING_AWAY, 'server shutting down')
+      return
+    }
+    if (this.#clients.size >= this.maxSubscribers) {
+      // After the upgrade, so that a browser sees why (it cannot read a refused handshake).
+      socket.close(CLOSE_TRY_AGAIN_LATER, `too many subscribers (the limit is ${this.maxSubscribers}); retry later`)
       return
     }
     const client = new EventClient(socket, filter, this.#limits)
@@ -99,7 +113,7 @@ export class EventHub {
     })
     socket.on('pong', () => { client.alive = true })
     // Clients send nothing (the plugin caps message size); anything that arrives is ignored.
-    client.sendFirst(JSON.stringify({ type: 'snapshot', ts: new Date().toISOString(), data: this.snapshot(filter) }))
+    client.sendFirst(this.snapshot(filter))
   }
 
   #ping (): void {

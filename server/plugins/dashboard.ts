@@ -1,5 +1,5 @@
-// The dashboard's static files (server/dashboard/, plain browser JavaScript with no build step)
-// at `/`. They are served from the source tree: compiled code runs from dist/server/plugins/,
+// The dashboard's static files (server/dashboard/: index.html, style.css and the ES modules
+// app.js imports, plain browser JavaScript with no build step) at `/`. They are served from the source tree: compiled code runs from dist/server/plugins/,
 // three levels below the package root.
 import path from 'node:path'
 import fp from 'fastify-plugin'

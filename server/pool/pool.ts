@@ -81,6 +81,8 @@ const SHORT_RUN_SAMPLES = 8
 /** `prefetch: 'auto'`: short jobs sent to a worker ahead of its threads (measured best for no-ops). */
 export const AUTO_PREFETCH = 16
 const PROGRESS_EVENTS_PER_SECOND = 10
+/** worker.updated events per worker at most (the last change always follows, late by < 100 ms). */
+const WORKER_EVENTS_PER_SECOND = 10
 
 interface JobRecord {
   info: JobInfo
@@ -135,6 +137,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   #readyWaiters: Array<() => void> = []
   #statsTimer: NodeJS.Timeout
   #logger: PoolOptions['logger']
+  /** worker.updated coalescing: when each worker's last one went out, and the one waiting. */
+  #workerUpdates = new Map<WorkerSlot, { last: number, timer: NodeJS.Timeout | null }>()
 
   constructor (options: PoolOptions = {}) {
     super()
@@ -148,6 +152,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     this.store = new BufferStore(this.options)
     this.store.on('buffer.created', (info) => this.#emit('buffer.created', info))
     this.store.on('buffer.sealed', (info) => this.#emit('buffer.sealed', info))
+    this.store.on('buffer.holders', (holders) => this.#emit('buffer.holders', holders))
     this.store.on('buffer.deleted', (info) => {
       this.#forgetMappings(info.id)
       this.#emit('buffer.deleted', info)
@@ -173,6 +178,29 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   #emit (type: PoolEventType, data: unknown): void {
     if (this.listenerCount('event') === 0) return
     this.emit('event', { type, ts: new Date().toISOString(), data })
+  }
+
+  /**
+   * A worker's counters changed (a job started or ended on it): worker.updated, at most
+   * WORKER_EVENTS_PER_SECOND per worker, the latest state always sent last.
+   */
+  #workerUpdated (slot: WorkerSlot): void {
+    if (this.listenerCount('event') === 0) return
+    let pending = this.#workerUpdates.get(slot)
+    if (pending === undefined) this.#workerUpdates.set(slot, pending = { last: 0, timer: null })
+    if (pending.timer !== null) return
+    const entry = pending
+    const send = (): void => {
+      entry.timer = null
+      entry.last = Date.now()
+      if (slot.state !== 'exited') this.#emit('worker.updated', slot.info())
+    }
+    const wait = entry.last + 1000 / WORKER_EVENTS_PER_SECOND - Date.now()
+    if (wait <= 0) send()
+    else {
+      entry.timer = setTimeout(send, wait)
+      entry.timer.unref()
+    }
   }
 
   /** True once every worker has completed its handshake at least once. */
@@ -481,6 +509,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       record.timeoutTimer = setTimeout(() => this.#stop(record, 'TIMEOUT'), info.timeoutMs)
     }
     this.#emit('job.started', this.#snapshot(record))
+    this.#workerUpdated(slot)
   }
 
   /** Tells the workers that were sent this buffer to unmap it: their mapping would keep its memory alive. */
@@ -569,6 +598,10 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   }
 
   #onWorkerExited (slot: WorkerSlot, code: number | null, signal: string | null): void {
+    // worker.exited says it all; a worker.updated still waiting would follow it with stale counters.
+    const pending = this.#workerUpdates.get(slot)
+    if (pending?.timer != null) clearTimeout(pending.timer)
+    this.#workerUpdates.delete(slot)
     this.#emit('worker.exited', { ...slot.info(), code, signal })
     const how = signal !== null ? `signal ${signal}` : `code ${code}`
     for (const id of [...slot.running]) {
@@ -599,7 +632,10 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     if (record.killTimer !== null) clearTimeout(record.killTimer)
     record.timeoutTimer = record.killTimer = null
     for (const remove of record.removeHolders.splice(0)) remove()
-    record.slot?.running.delete(record.info.id)
+    if (record.slot !== null) {
+      record.slot.running.delete(record.info.id)
+      this.#workerUpdated(record.slot)
+    }
     record.slot = null
   }
 
@@ -674,6 +710,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#statsTimer)
+    for (const pending of this.#workerUpdates.values()) if (pending.timer !== null) clearTimeout(pending.timer)
     // Every job's fate at shutdown is logged, so none is lost silently.
     for (const record of this.#queue.splice(0)) {
       this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down before the job started' })

@@ -96,9 +96,9 @@ export interface PoolStats {
 }
 
 export type PoolEventType =
-  | 'buffer.created' | 'buffer.sealed' | 'buffer.deleted'
+  | 'buffer.created' | 'buffer.sealed' | 'buffer.deleted' | 'buffer.holders'
   | 'job.queued' | 'job.started' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled'
-  | 'worker.started' | 'worker.exited'
+  | 'worker.started' | 'worker.updated' | 'worker.exited'
   | 'pool.stats'
 
 export interface PoolEvent {

@@ -8,9 +8,11 @@ import { errorResponses } from '../schemas/error'
 import { EventsQuery } from '../schemas/events'
 
 const DESCRIPTION = 'A WebSocket (send `Connection: Upgrade`, `Upgrade: websocket`). The first message is a ' +
-  '`snapshot` of the pool, its workers, buffers and recent jobs; then one JSON message per event ' +
-  '(`{"type","ts","data"}`: buffer.*, job.*, worker.*, pool.stats about once a second), and `lagged` ' +
-  'when the client read too slowly and lost events. Messages are described in asyncapi.yaml. ' +
+  '`snapshot` of the pool, its workers, the newest buffers and recent jobs (bounded: `truncated` and `counts` ' +
+  'say what it left out); then one JSON message per event (`{"type","ts","data"}`: buffer.*, job.*, worker.*, ' +
+  'pool.stats about once a second; buffer.holders and worker.updated keep descriptor maps and worker counters ' +
+  'current without polling), and `lagged` when the client read too slowly and lost events. Messages are ' +
+  'described in asyncapi.yaml. Past the subscriber limit the socket is closed at once with 1013 and a reason. ' +
   'When the server has a token, pass it as `Authorization: Bearer` or, from a browser, as `?token=`. ' +
   'A request without the upgrade is refused with 400.'
 

@@ -7,6 +7,9 @@ export const EventsQuery = Type.Object({
   topics: Type.Optional(Type.String({
     maxLength: 100,
     description: `Comma-separated topics to receive, from: ${TOPICS.join(', ')} (default: all). ` +
+      'jobs: job.queued, job.started, job.progress, job.succeeded, job.failed, job.cancelled; ' +
+      'buffers: buffer.created, buffer.sealed, buffer.holders, buffer.deleted; ' +
+      'workers: worker.started, worker.updated, worker.exited; pool: pool.stats. ' +
       '`snapshot` and `lagged` are always sent.',
     examples: ['jobs,pool']
   })),

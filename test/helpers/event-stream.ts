@@ -52,6 +52,18 @@ export class EventStream {
     return message
   }
 
+  /**
+   * The first message matching `predicate`, among those received so far or still to come;
+   * the cursor of next() does not move. For events whose place relative to others is not fixed
+   * (a coalesced worker.updated may come before or after the job event that caused it).
+   */
+  async any (predicate: (m: EventMessage) => boolean): Promise<EventMessage> {
+    const found = this.messages.find(predicate)
+    if (found !== undefined) return found
+    const from = this.messages.length
+    return await new Promise<EventMessage>((resolve) => this.#waiters.push({ from, predicate, resolve }))
+  }
+
   /** The next message of this type (for this id, when given). */
   async nextOf (type: string, id?: string): Promise<EventMessage> {
     return await this.next((m) => m.type === type && (id === undefined || m.data?.id === id))
@@ -90,4 +102,16 @@ export async function refusedHandshake (app: FastifyInstance, query = '', header
     })
     socket.once('error', () => {}) // follows unexpected-response once the request is destroyed
   })
+}
+
+/**
+ * Resolves once `condition` holds, checking every few milliseconds: for server state that has no
+ * event of its own (how many subscribers the hub serves), never as a stand-in for an event.
+ */
+export async function until (condition: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }

@@ -12,8 +12,8 @@ import type { PoolEvent, PoolEventType } from '../../server/pool/types'
 class ManualSocket {
   sent: string[] = []
   #pending: Array<() => void> = []
-  send (text: string, callback: (err?: Error) => void): void {
-    this.sent.push(text)
+  send (text: string | Buffer, _options: { binary: boolean }, callback: (err?: Error) => void): void {
+    this.sent.push(String(text))
     this.#pending.push(() => callback())
   }
 
@@ -40,7 +40,7 @@ function clientOver (socket: ManualSocket, limits: Partial<OutgoingLimits> = {})
 const push = (client: EventClient, e: PoolEvent): void => { client.push(e, JSON.stringify(e)) }
 
 /** Reads everything the client sends until it has nothing more. */
-async function readAll (socket: ManualSocket): Promise<Array<{ type: string, data: any }>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function readAll (socket: ManualSocket): Promise<Array<{ type: string, data: any }>> {
   let seen = -1
   while (seen !== socket.sent.length) {
     seen = socket.sent.length
@@ -119,4 +119,47 @@ test('many superseded entries do not crowd out real events', async () => {
   assert.deepEqual(messages.map((m) => m.type), ['buffer.created', 'job.progress'])
   assert.equal(messages[1].data.progress, 0.9999)
   assert.equal(client.droppedTotal, 0)
+})
+
+test('buffer.holders and worker.updated supersede per id, like job.progress; other ids and types stay', async () => {
+  const socket = new ManualSocket()
+  const client = clientOver(socket)
+  client.sendFirst('{"type":"snapshot"}')
+  push(client, event('buffer.holders', { id: 'b1', descriptors: [1] }))
+  push(client, event('worker.updated', { id: 'w0', jobsDone: 1 }))
+  push(client, event('buffer.holders', { id: 'b2', descriptors: [2] }))
+  push(client, event('buffer.sealed', { id: 'b1' }))
+  push(client, event('worker.updated', { id: 'w1', jobsDone: 7 }))
+  push(client, event('buffer.holders', { id: 'b1', descriptors: [1, 2] }))
+  push(client, event('worker.updated', { id: 'w0', jobsDone: 2 }))
+  push(client, event('worker.exited', { id: 'w0' }))
+  const messages = (await readAll(socket)).slice(1)
+  assert.deepEqual(messages.map((m) => `${m.type} ${m.data.id as string} ${JSON.stringify(m.data.descriptors ?? m.data.jobsDone ?? null)}`), [
+    'buffer.holders b2 [2]',
+    'buffer.sealed b1 null',
+    'worker.updated w1 7',
+    'buffer.holders b1 [1,2]',
+    'worker.updated w0 2',
+    'worker.exited w0 null'
+  ])
+  assert.equal(client.droppedTotal, 0)
+})
+
+test('a payload given as bytes goes out as the same bytes, in a text frame', async () => {
+  const sent: Array<{ payload: string | Buffer, binary: boolean }> = []
+  const socket = {
+    send (payload: string | Buffer, options: { binary: boolean }, callback: () => void) {
+      sent.push({ payload, binary: options.binary })
+      callback()
+    },
+    close () {}
+  }
+  const client = new EventClient(socket as unknown as WebSocket, { topics: new Set(TOPICS), job: null })
+  const bytes = Buffer.from(JSON.stringify(event('buffer.created', { id: 'b' })))
+  client.sendFirst(Buffer.from('{"type":"snapshot"}'))
+  client.push(event('buffer.created', { id: 'b' }), bytes)
+  await tick()
+  assert.equal(sent.length, 2)
+  assert.equal(sent[1].payload, bytes, 'shared, not copied')
+  assert.ok(sent.every((s) => !s.binary))
 })
