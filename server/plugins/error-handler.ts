@@ -7,7 +7,8 @@ import http from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PoolError } from '../pool/pool-error'
-import { ApiError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
+import { ApiError, CodedError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
+import { acceptedMediaTypes, allowedMethods } from './route-table'
 
 interface Classified { code: ErrorCode, message: string }
 
@@ -48,8 +49,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
   FST_ERR_INVALID_URL: 'BAD_REQUEST',
-  // A path parameter longer than any id we hand out names nothing.
-  FST_ERR_MAX_PARAM_LENGTH: 'NOT_FOUND'
+  // A path parameter far longer than any id (app.ts sets maxParamLength above the schemas'
+  // maxLength, so ordinary overlong ids get the schema's 400 naming the field).
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_ERROR'
 }
 
 /** The code that stands for a bare status when nothing more specific is known. */
@@ -67,8 +69,11 @@ const GENERIC_BY_STATUS: Record<number, ErrorCode> = {
 
 export function classifyError (err: FastifyError | Error): Classified {
   if (err instanceof ApiError) return { code: err.code, message: err.message }
-  if (err instanceof PoolError) {
-    return isErrorCode(err.code) ? { code: err.code, message: err.message } : unexpected()
+  if (err instanceof PoolError || err instanceof CodedError) {
+    // PoolError's code is typed, so tsc refuses an unlisted one; a code that still arrives here
+    // unlisted (a cast, a plain JavaScript caller) is a bug, answered 500 with its code named.
+    if (isErrorCode(err.code)) return { code: err.code, message: err.message }
+    return { code: 'INTERNAL_ERROR', message: `Unlisted error code ${String(err.code)}: ${err.message}` }
   }
   const fastifyError = err as FastifyError
   if (Array.isArray(fastifyError.validation)) {
@@ -119,9 +124,19 @@ export function answerClientError (this: FastifyInstance, err: NodeJS.ErrnoExcep
   socket.destroy()
 }
 
+/** "Content-Type text/plain is not accepted by POST /v1/jobs; send application/json". */
+function unsupportedMediaMessage (request: FastifyRequest): string {
+  const sent = (request.headers['content-type'] ?? '').split(';')[0].trim() || '(none)'
+  const accepted = acceptedMediaTypes(request)
+  return `Content-Type ${sent} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url}; send ${accepted.join(' or ')}`
+}
+
 export default fp(async function errorHandler (app) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { code, message } = classifyError(err)
+    let { code, message } = classifyError(err)
+    if (code === 'UNSUPPORTED_MEDIA_TYPE' && err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      message = unsupportedMediaMessage(request)
+    }
     const status = ERRORS[code].status
     if (status >= 500 && code === 'INTERNAL_ERROR') request.log.error({ err }, 'unexpected error')
     else request.log.info({ code, message }, 'request refused')
@@ -131,13 +146,26 @@ export default fp(async function errorHandler (app) {
     // rather than read a body we refused into the next request's parser.
     if (!request.raw.complete) {
       void reply.header('connection', 'close')
-      request.raw.resume()
+      if (code === 'REQUEST_TIMEOUT' || code === 'POOL_CLOSED') {
+        // A stalled body will never end: once the answer is out, drop the connection, so
+        // neither the socket nor a shutdown waits on the client.
+        reply.raw.once('finish', () => { request.raw.socket.destroy() })
+      } else {
+        request.raw.resume()
+      }
     }
     void reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message))
   })
 
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url
+    // RFC 9110 §15.5.6: a path that exists with other methods is a 405 listing them.
+    const allow = allowedMethods(app, request.url.split('?')[0])
+    if (allow.length > 0) {
+      void reply.code(405).header('allow', allow.join(', '))
+        .send(errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url}; allowed: ${allow.join(', ')}`))
+      return
+    }
     void reply.code(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${url}`))
   })
 }, { name: 'memfd-pool/error-handler' })

@@ -45,7 +45,7 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const limit = info.size - offset
     checkUploadHeaders(request.raw, limit)
-    const written = await streamIntoBuffer(request.raw, { store, id, offset, limit })
+    const written = await streamIntoBuffer(request.raw, { store, id, offset, limit, idleTimeoutMs: app.uploads.bodyTimeoutMs, signal: app.uploads.signal })
     return { written }
   })
 

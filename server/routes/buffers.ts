@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors'
 import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
 import type { BufferStore } from '../pool/buffer-store'
+import type { UploadLimits } from '../plugins/uploads'
 import { BinaryBody, BufferIdParams, BufferList, BufferSchema, CreateBufferBody, CreateBufferQuery } from '../schemas/buffer'
 import { errorResponses } from '../schemas/error'
 import { ref } from '../schemas/ref'
@@ -20,13 +21,13 @@ function isOctetStream (contentType: string | undefined): boolean {
  * first byte is read (a memfd is reserved whole, so the quota is checked up front), and deleted
  * again if anything goes wrong, so a failed upload leaves nothing behind.
  */
-async function createFromBody (store: BufferStore, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
+async function createFromBody (store: BufferStore, uploads: UploadLimits, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
   const size = declaredLength(request)
   if (size === null) throw new ApiError('LENGTH_REQUIRED')
   checkUploadHeaders(request, size)
   const created = store.create({ size, name })
   try {
-    await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size })
+    await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size, idleTimeoutMs: uploads.bodyTimeoutMs, signal: uploads.signal })
     return store.seal(created.id)
   } catch (err) {
     try { store.delete(created.id) } catch { /* already deleted by a concurrent DELETE */ }
@@ -59,7 +60,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     let created
     if (isOctetStream(request.headers['content-type'])) {
-      created = await createFromBody(store, request.raw, request.query.name)
+      created = await createFromBody(store, app.uploads, request.raw, request.query.name)
     } else {
       const body = request.body as CreateBufferBody | undefined
       if (body === undefined || body === null || typeof body !== 'object') {
