@@ -80,6 +80,8 @@ export function classifyError (err: FastifyError | Error): Classified {
     return { code: 'VALIDATION_ERROR', message: describeValidation(fastifyError.validationContext, fastifyError.validation as AjvError[]) }
   }
   const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code]
+  // Fastify's own sentence repeats the whole parameter; every path parameter here is an id.
+  if (fastifyError.code === 'FST_ERR_MAX_PARAM_LENGTH') return { code: 'VALIDATION_ERROR', message: 'path.id must NOT have more than 100 characters' }
   if (mapped === 'BAD_JSON') return { code: mapped, message: `The body is not valid JSON: ${err.message}` }
   if (mapped !== undefined) return { code: mapped, message: err.message }
   // secure-json-parse throws a plain SyntaxError for some malformed JSON.

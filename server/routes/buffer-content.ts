@@ -12,6 +12,30 @@ const TAGS = ['buffers']
 
 const BYTES = { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
 
+/**
+ * A strong validator for a sealed buffer's bytes. Sealed bytes never change and ids are random
+ * and never reused, so the id itself identifies the content. Writable buffers get none: their
+ * bytes may change between two requests. No Last-Modified: the store does not record when a
+ * buffer was sealed, and its creation time would be wrong for buffers written before sealing.
+ */
+export function sealedEtag (id: string): string {
+  return `"${id}"`
+}
+
+function etagListMatches (header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  return header.split(',').some((candidate) => {
+    const value = candidate.trim()
+    return value === '*' || value === etag || value === `W/${etag}`
+  })
+}
+
+/** If-Range matches only our strong ETag exactly; a date (we send no Last-Modified) never does. */
+function rangeApplies (ifRange: string | undefined, etag: string | null): boolean {
+  if (ifRange === undefined) return true
+  return etag !== null && ifRange.trim() === etag
+}
+
 const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = app.pool.store
 
@@ -54,23 +78,38 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: TAGS,
       summary: 'Read a buffer\'s bytes',
       description: 'Streams the bytes from the shared mapping. A single `Range: bytes=…` is honoured (206); ' +
-        'several ranges are answered with the whole buffer. The download keeps the memory alive: a DELETE meanwhile ' +
-        'hides the buffer but the download completes.',
+        'several ranges are answered with the whole buffer. A sealed buffer has a strong `ETag` (its bytes never change): ' +
+        '`If-None-Match` gives 304, and `If-Range` with another validator (or a date) gives the whole buffer (200). ' +
+        'The download keeps the memory alive: a DELETE meanwhile hides the buffer but the download completes.',
       params: BufferIdParams,
       response: {
         200: { description: 'The whole buffer', content: BYTES },
-        206: { description: 'The requested range (see Content-Range)', content: BYTES },
+        206: {
+          description: 'The requested range',
+          headers: { 'Content-Range': { description: '`bytes first-last/size`', schema: { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$' } } },
+          content: BYTES
+        },
+        304: { description: 'Not modified: the sealed buffer\'s ETag matched If-None-Match', type: 'null' },
         ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE')
       }
     }
   }, async (request, reply) => {
     const lease = store.acquire(request.params.id)
     const size = lease.info.size
-    const range = parseRange(request.headers.range, size)
+    const etag = lease.info.sealed ? sealedEtag(lease.info.id) : null
+    if (etag !== null) void reply.header('etag', etag)
+    if (etag !== null && etagListMatches(request.headers['if-none-match'], etag)) {
+      lease.release()
+      return reply.code(304).send()
+    }
+    // If-Range (RFC 9110 §13.1.5): the range applies only to the representation the client
+    // already has part of; otherwise it gets the whole buffer (200), never a mismatched piece.
+    const rangeHeader = rangeApplies(request.headers['if-range'] as string | undefined, etag) ? request.headers.range : undefined
+    const range = parseRange(rangeHeader, size)
     if (range.kind === 'unsatisfiable') {
       lease.release()
       void reply.header('content-range', `bytes */${size}`)
-      throw new ApiError('RANGE_NOT_SATISFIABLE', `The range ${request.headers.range ?? ''} lies outside the ${size}-byte buffer`)
+      throw new ApiError('RANGE_NOT_SATISFIABLE', `The range ${rangeHeader ?? ''} lies outside the ${size}-byte buffer`)
     }
     const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size]
     // Released once the response is over: finished (the last view has been handed to the kernel)
