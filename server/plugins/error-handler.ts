@@ -9,36 +9,11 @@ import fp from 'fastify-plugin'
 import { PoolError } from '../pool/pool-error'
 import { ApiError, CodedError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
 import { acceptedMediaTypes, allowedMethods } from './route-table'
+import { describeValidation, type AjvError } from '../schemas/validation-message'
+
+export { describeValidation }
 
 interface Classified { code: ErrorCode, message: string }
-
-interface AjvError {
-  keyword: string
-  instancePath?: string
-  message?: string
-  params?: Record<string, unknown>
-}
-
-const CONTEXT_NAMES: Record<string, string> = { querystring: 'query', params: 'path', body: 'body', headers: 'headers' }
-
-/** "body.size must be integer", "query.offset must be >= 0", "body.kind is required": the field is named. */
-export function describeValidation (context: string | undefined, errors: AjvError[]): string {
-  const first = errors[0]
-  if (first === undefined) return ERRORS.VALIDATION_ERROR.message
-  const path = (first.instancePath ?? '').split('/').filter(Boolean)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-  const field = (extra?: unknown): string =>
-    [CONTEXT_NAMES[context ?? ''] ?? context ?? 'request', ...path, ...(extra === undefined ? [] : [String(extra)])].join('.')
-  switch (first.keyword) {
-    case 'required': return `${field(first.params?.missingProperty)} is required`
-    case 'additionalProperties': return `${field(first.params?.additionalProperty)} is not allowed`
-    case 'enum': {
-      const allowed = first.params?.allowedValues
-      return `${field()} must be one of: ${Array.isArray(allowed) ? allowed.join(', ') : 'the allowed values'}`
-    }
-    default: return `${field()} ${first.message ?? 'is invalid'}`
-  }
-}
 
 /** Fastify's own error codes that a client can provoke, and what they mean in our table. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {

@@ -61,7 +61,7 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the bytes as Content-Type: application/octet-stream')
     }
     const { id } = request.params
-    const { offset } = request.query
+    const offset = request.query.offset ?? 0
     const info = store.get(id)
     if (info.sealed) throw new ApiError('BUFFER_SEALED', `Buffer ${id} is sealed; its bytes can no longer change`)
     if (offset > info.size) {

@@ -58,7 +58,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const job = await settle(pool.enqueue(request.body), request.query.wait)
+    const job = await settle(pool.enqueue(request.body), request.query.wait ?? 0)
     void reply.code(isTerminal(job) ? 200 : 202).header('location', `/v1/jobs/${job.id}`)
     return job
   })
@@ -72,7 +72,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: WaitQuery,
       response: { 200: ref(JobSchema, { description: 'The job (finished, or as it stood when the wait ran out)' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
     }
-  }, async (request) => await settle(pool.get(request.params.id), request.query.wait))
+  }, async (request) => await settle(pool.get(request.params.id), request.query.wait ?? 0))
 
   app.get('/jobs', {
     schema: {
