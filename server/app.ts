@@ -73,7 +73,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: {
       customOptions: {
         // Unknown properties are refused (400 naming the field) rather than silently dropped.

@@ -10,6 +10,8 @@ import { errorResponses } from '../schemas/error'
 
 const TAGS = ['buffers']
 
+const ETAG = { ETag: { type: 'string', description: 'A strong validator; sealed buffers only (their bytes never change)' } }
+
 const BYTES = { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
 
 /**
@@ -51,8 +53,8 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
       response: {
         200: WriteResult,
-        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_SEALED', 'PAYLOAD_TOO_LARGE',
-          'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_SEALED', 'PAYLOAD_TOO_LARGE',
+          'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE', 'POOL_CLOSED')
       }
     }
   }, async (request) => {
@@ -83,10 +85,10 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'The download keeps the memory alive: a DELETE meanwhile hides the buffer but the download completes.',
       params: BufferIdParams,
       response: {
-        200: { description: 'The whole buffer', content: BYTES },
+        200: { description: 'The whole buffer', headers: ETAG, content: BYTES },
         206: {
           description: 'The requested range',
-          headers: { 'Content-Range': { description: '`bytes first-last/size`', schema: { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$' } } },
+          headers: { ...ETAG, 'Content-Range': { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$', description: '`bytes first-last/size`' } },
           content: BYTES
         },
         304: { description: 'Not modified: the sealed buffer\'s ETag matched If-None-Match', type: 'null' },

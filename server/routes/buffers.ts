@@ -53,8 +53,8 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       response: {
         201: ref(BufferSchema, { description: 'The new buffer' }),
-        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
-          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'RESOURCE_EXHAUSTED')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
+          'PAYLOAD_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'TOO_MANY_BUFFERS', 'RESOURCE_EXHAUSTED', 'POOL_CLOSED')
       }
     }
   }, async (request, reply) => {
@@ -98,7 +98,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: {
         200: ref(BufferSchema, { description: 'The sealed buffer' }),
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'RESOURCE_EXHAUSTED')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'UNSUPPORTED_MEDIA_TYPE', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request) => store.seal(request.params.id))
@@ -111,7 +111,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: {
         204: { type: 'null', description: 'Deleted' },
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE')
       }
     }
   }, async (request, reply) => {
