@@ -24,7 +24,7 @@ export const POOL_ERROR_CODES = {
   QUEUE_FULL: 'The job queue is full; retry later',
   QUOTA_EXCEEDED: 'The memory quota is exhausted',
   TOO_MANY_BUFFERS: 'The buffer-count limit (derived from the open-file limit) is reached',
-  UNKNOWN_KIND: 'No job kind by that name; pool.kinds() lists them',
+  UNKNOWN_KIND: 'No job kind by that name',
   INVALID_PARAMS: 'The params do not match the kind\'s schema',
   INVALID_INPUTS: 'The job names the wrong number of inputs',
   INVALID_JOB: 'The job spec does not match its schema (see the message for the field)',
