@@ -11,7 +11,6 @@ export { MAX_WAIT_MS }
 export const JobState = stringEnum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
 export type JobState = Static<typeof JobState>
 
-
 export const JobError = Type.Object({
   code: Type.String({
     description: 'Why the job failed. Built-in codes: ' +
@@ -59,7 +58,9 @@ export type JobIdParams = Static<typeof JobIdParams>
 
 export const WaitQuery = Type.Object({
   wait: Type.Optional(Type.Integer({
-    minimum: 0, maximum: MAX_WAIT_MS, default: 0,
+    minimum: 0,
+    maximum: MAX_WAIT_MS,
+    default: 0,
     description: 'Hold the reply up to this many milliseconds for the job to end'
   }))
 })

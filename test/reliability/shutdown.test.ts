@@ -15,7 +15,6 @@ import WebSocket from 'ws'
 const MAIN = path.join(__dirname, '..', '..', 'server', 'main.js')
 const GRACE_MS = 2000
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function json (url: string, init?: RequestInit): Promise<any> { return await (await fetch(url, init)).json() }
 
 function alive (pid: number): boolean {
@@ -98,8 +97,14 @@ test('SIGTERM with a stalled 1 GiB upload: the upload is aborted, the process ex
     events.on('message', (raw) => { if ((JSON.parse(String(raw)) as { type: string }).type === 'buffer.created') resolve() })
   })
   const { port } = new URL(url)
-  const upload = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/buffers', agent: false,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(1024 ** 3) } })
+  const upload = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v1/buffers',
+    agent: false,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(1024 ** 3) }
+  })
   const uploadEnded = new Promise<number | string>((resolve) => {
     upload.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0) })
     upload.on('error', (err) => { resolve((err as NodeJS.ErrnoException).code ?? 'error') })
