@@ -13,6 +13,10 @@ import errorHandlerPlugin, { answerClientError, answerFrameworkError } from './p
 import gracefulClose from './plugins/graceful-close'
 import metricsPlugin from './plugins/metrics'
 import octetStreamPassthrough from './plugins/octet-stream'
+import originGuard from './plugins/origin-guard'
+import routeTablePlugin from './plugins/route-table'
+import { strictBodyValidator } from './plugins/strict-body-validator'
+import uploadsPlugin from './plugins/uploads'
 import poolPlugin from './plugins/pool'
 import schemasPlugin from './plugins/schemas'
 import swaggerPlugin from './plugins/swagger'
@@ -41,7 +45,18 @@ export interface AppOptions {
   attach?: AttachPluginOptions | false
   /** The event stream's limits: subscribers, per-client queue, snapshot size (server/events/). */
   events?: EventHubOptions
+  /**
+   * Host headers accepted besides IP addresses, `localhost` and `*.localhost` (a guard against
+   * DNS rebinding); `.example.com` admits the domain and its subdomains, `*` any host. Web pages
+   * on these hosts may also make state-changing requests (docs/SECURITY.md).
+   */
+  allowedHosts?: string[]
+  /** An upload body idle this long is aborted (408) and its reservation released. Default 30000. */
+  bodyTimeoutMs?: number
 }
+
+/** Above every id's maxLength (100), so an overlong id reaches its schema and gets a 400 naming it. */
+const MAX_PARAM_LENGTH = 1000
 
 function isPool (value: AppOptions['pool']): value is Pool {
   return value !== undefined && typeof (value as Pool).enqueue === 'function'
@@ -61,15 +76,24 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: {
       customOptions: {
         // Unknown properties are refused (400 naming the field) rather than silently dropped.
         removeAdditional: false
       }
-    }
+    },
+    // Query strings and path parameters are coerced from text; JSON bodies never are.
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidator() } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // No route takes text/plain: without this default parser such a body is a 415, not a string
+  // validated against a JSON schema.
+  app.removeContentTypeParser('text/plain')
+  await app.register(routeTablePlugin)
   await app.register(errorHandlerPlugin)
+  await app.register(originGuard, { allowedHosts: options.allowedHosts })
+  await app.register(uploadsPlugin, { bodyTimeoutMs: options.bodyTimeoutMs })
   await app.register(gracefulClose)
   await app.register(schemasPlugin)
   await app.register(authPlugin, { token: options.token, metricsAuth: options.metricsAuth })

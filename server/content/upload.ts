@@ -13,6 +13,10 @@ export interface UploadTarget {
   offset: number
   /** Bytes the body may have: the buffer's remaining space from `offset`. */
   limit: number
+  /** Abort with 408 when no byte arrives for this long (0: never). */
+  idleTimeoutMs?: number
+  /** Abort with 503 POOL_CLOSED when this fires (the server is shutting down). */
+  signal?: AbortSignal
 }
 
 /** Refuses before reading when the headers already say the body cannot fit or cannot be stored raw. */
@@ -40,10 +44,25 @@ export function declaredLength (request: IncomingMessage): number | null {
  * still has to reach the client (the error handler drains the rest and closes the connection).
  */
 export function streamIntoBuffer (request: IncomingMessage, target: UploadTarget): Promise<number> {
-  const { store, id, offset, limit } = target
+  const { store, id, offset, limit, idleTimeoutMs = 0, signal } = target
   return new Promise((resolve, reject) => {
     let written = 0
+    let idle: NodeJS.Timeout | undefined
+    const armIdleTimer = (): void => {
+      if (idleTimeoutMs <= 0) return
+      clearTimeout(idle)
+      idle = setTimeout(() => {
+        request.pause()
+        finish(new ApiError('REQUEST_TIMEOUT', `No byte of the body arrived for ${idleTimeoutMs} ms (${written} received); the upload was aborted`))
+      }, idleTimeoutMs)
+    }
+    const onAbort = (): void => {
+      request.pause()
+      finish(new ApiError('POOL_CLOSED', `The server is shutting down; the upload was aborted after ${written} bytes`))
+    }
     const finish = (err: Error | null): void => {
+      clearTimeout(idle)
+      signal?.removeEventListener('abort', onAbort)
       request.off('data', onData)
       request.off('end', onEnd)
       request.off('error', onError)
@@ -65,6 +84,7 @@ export function streamIntoBuffer (request: IncomingMessage, target: UploadTarget
         return
       }
       written += chunk.length
+      armIdleTimer()
     }
     const onEnd = (): void => { finish(null) }
     const onError = (err: Error): void => { finish(new ApiError('BAD_REQUEST', `The body could not be read: ${err.message}`)) }
@@ -72,9 +92,15 @@ export function streamIntoBuffer (request: IncomingMessage, target: UploadTarget
       // Nobody is left to answer; a 4xx keeps the log honest (the client did this).
       if (!request.complete) finish(new ApiError('BAD_REQUEST', 'The client closed the connection before the body ended'))
     }
+    if (signal?.aborted === true) {
+      onAbort()
+      return
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
     request.on('data', onData)
     request.on('end', onEnd)
     request.on('error', onError)
     request.on('close', onClose)
+    armIdleTimer()
   })
 }

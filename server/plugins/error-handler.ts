@@ -7,37 +7,13 @@ import http from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PoolError } from '../pool/pool-error'
-import { ApiError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
+import { ApiError, CodedError, ERRORS, errorBody, isErrorCode, type ErrorCode } from '../errors'
+import { acceptedMediaTypes, allowedMethods } from './route-table'
+import { describeValidation, type AjvError } from '../schemas/validation-message'
+
+export { describeValidation }
 
 interface Classified { code: ErrorCode, message: string }
-
-interface AjvError {
-  keyword: string
-  instancePath?: string
-  message?: string
-  params?: Record<string, unknown>
-}
-
-const CONTEXT_NAMES: Record<string, string> = { querystring: 'query', params: 'path', body: 'body', headers: 'headers' }
-
-/** "body.size must be integer", "query.offset must be >= 0", "body.kind is required": the field is named. */
-export function describeValidation (context: string | undefined, errors: AjvError[]): string {
-  const first = errors[0]
-  if (first === undefined) return ERRORS.VALIDATION_ERROR.message
-  const path = (first.instancePath ?? '').split('/').filter(Boolean)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-  const field = (extra?: unknown): string =>
-    [CONTEXT_NAMES[context ?? ''] ?? context ?? 'request', ...path, ...(extra === undefined ? [] : [String(extra)])].join('.')
-  switch (first.keyword) {
-    case 'required': return `${field(first.params?.missingProperty)} is required`
-    case 'additionalProperties': return `${field(first.params?.additionalProperty)} is not allowed`
-    case 'enum': {
-      const allowed = first.params?.allowedValues
-      return `${field()} must be one of: ${Array.isArray(allowed) ? allowed.join(', ') : 'the allowed values'}`
-    }
-    default: return `${field()} ${first.message ?? 'is invalid'}`
-  }
-}
 
 /** Fastify's own error codes that a client can provoke, and what they mean in our table. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -48,8 +24,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
   FST_ERR_INVALID_URL: 'BAD_REQUEST',
-  // A path parameter longer than any id we hand out names nothing.
-  FST_ERR_MAX_PARAM_LENGTH: 'NOT_FOUND'
+  // A path parameter far longer than any id (app.ts sets maxParamLength above the schemas'
+  // maxLength, so ordinary overlong ids get the schema's 400 naming the field).
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_ERROR'
 }
 
 /** The code that stands for a bare status when nothing more specific is known. */
@@ -57,6 +34,7 @@ const GENERIC_BY_STATUS: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
   404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
   408: 'REQUEST_TIMEOUT',
   411: 'LENGTH_REQUIRED',
   413: 'PAYLOAD_TOO_LARGE',
@@ -67,14 +45,19 @@ const GENERIC_BY_STATUS: Record<number, ErrorCode> = {
 
 export function classifyError (err: FastifyError | Error): Classified {
   if (err instanceof ApiError) return { code: err.code, message: err.message }
-  if (err instanceof PoolError) {
-    return isErrorCode(err.code) ? { code: err.code, message: err.message } : unexpected()
+  if (err instanceof PoolError || err instanceof CodedError) {
+    // PoolError's code is typed, so tsc refuses an unlisted one; a code that still arrives here
+    // unlisted (a cast, a plain JavaScript caller) is a bug, answered 500 with its code named.
+    if (isErrorCode(err.code)) return { code: err.code, message: err.message }
+    return { code: 'INTERNAL_ERROR', message: `Unlisted error code ${String(err.code)}: ${err.message}` }
   }
   const fastifyError = err as FastifyError
   if (Array.isArray(fastifyError.validation)) {
     return { code: 'VALIDATION_ERROR', message: describeValidation(fastifyError.validationContext, fastifyError.validation as AjvError[]) }
   }
   const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code]
+  // Fastify's own sentence repeats the whole parameter; every path parameter here is an id.
+  if (fastifyError.code === 'FST_ERR_MAX_PARAM_LENGTH') return { code: 'VALIDATION_ERROR', message: 'path.id must NOT have more than 100 characters' }
   if (mapped === 'BAD_JSON') return { code: mapped, message: `The body is not valid JSON: ${err.message}` }
   if (mapped !== undefined) return { code: mapped, message: err.message }
   // secure-json-parse throws a plain SyntaxError for some malformed JSON.
@@ -119,9 +102,19 @@ export function answerClientError (this: FastifyInstance, err: NodeJS.ErrnoExcep
   socket.destroy()
 }
 
+/** "Content-Type text/plain is not accepted by POST /v1/jobs; send application/json". */
+function unsupportedMediaMessage (request: FastifyRequest): string {
+  const sent = (request.headers['content-type'] ?? '').split(';')[0].trim() || '(none)'
+  const accepted = acceptedMediaTypes(request)
+  return `Content-Type ${sent} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url}; send ${accepted.join(' or ')}`
+}
+
 export default fp(async function errorHandler (app) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { code, message } = classifyError(err)
+    let { code, message } = classifyError(err)
+    if (code === 'UNSUPPORTED_MEDIA_TYPE' && err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      message = unsupportedMediaMessage(request)
+    }
     const status = ERRORS[code].status
     if (status >= 500 && code === 'INTERNAL_ERROR') request.log.error({ err }, 'unexpected error')
     else request.log.info({ code, message }, 'request refused')
@@ -131,13 +124,26 @@ export default fp(async function errorHandler (app) {
     // rather than read a body we refused into the next request's parser.
     if (!request.raw.complete) {
       void reply.header('connection', 'close')
-      request.raw.resume()
+      if (code === 'REQUEST_TIMEOUT' || code === 'POOL_CLOSED') {
+        // A stalled body will never end: once the answer is out, drop the connection, so
+        // neither the socket nor a shutdown waits on the client.
+        reply.raw.once('finish', () => { request.raw.socket.destroy() })
+      } else {
+        request.raw.resume()
+      }
     }
     void reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message))
   })
 
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url
+    // RFC 9110 §15.5.6: a path that exists with other methods is a 405 listing them.
+    const allow = allowedMethods(app, request.url.split('?')[0])
+    if (allow.length > 0) {
+      void reply.code(405).header('allow', allow.join(', '))
+        .send(errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url}; allowed: ${allow.join(', ')}`))
+      return
+    }
     void reply.code(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${url}`))
   })
 }, { name: 'memfd-pool/error-handler' })

@@ -1,6 +1,8 @@
 // The OpenAPI 3.1 document, generated from the route schemas (never written by hand), served at
 // /openapi.json, with a browsable UI at /docs. scripts/generate-openapi.ts writes the same
 // document to openapi/openapi.json.
+import fs from 'node:fs'
+import path from 'node:path'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -11,11 +13,44 @@ const DESCRIPTION = 'REST control plane of memfd-pool: memfd buffers shared with
   'token, every /v1 route needs `Authorization: Bearer <token>`. The event stream (WebSocket /v1/events) is ' +
   'described in asyncapi.yaml.'
 
+/**
+ * operationIds, one table for every documented route (generated clients name their methods
+ * after these). A route missing here fails test/server/openapi.test.ts.
+ */
+export const OPERATION_IDS: Record<string, string> = {
+  'POST /v1/buffers': 'createBuffer',
+  'GET /v1/buffers': 'listBuffers',
+  'GET /v1/buffers/:id': 'getBuffer',
+  'POST /v1/buffers/:id/seal': 'sealBuffer',
+  'DELETE /v1/buffers/:id': 'deleteBuffer',
+  'PUT /v1/buffers/:id/content': 'writeBufferContent',
+  'GET /v1/buffers/:id/content': 'readBufferContent',
+  'POST /v1/jobs': 'submitJob',
+  'GET /v1/jobs': 'listJobs',
+  'GET /v1/jobs/:id': 'getJob',
+  'POST /v1/jobs/:id/cancel': 'cancelJob',
+  'GET /v1/kinds': 'listKinds',
+  'GET /v1/workers': 'listWorkers',
+  'GET /v1/pool': 'getPool',
+  'GET /v1/events': 'streamEvents',
+  'GET /healthz': 'getHealth',
+  'GET /readyz': 'getReadiness',
+  'GET /metrics': 'getMetrics'
+}
+
+/** The package's own version: the API document describes this release. */
+function packageVersion (): string {
+  // Compiled code runs from dist/server/plugins/, three levels below the package root.
+  const file = path.join(__dirname, '..', '..', '..', 'package.json')
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version
+}
+
 export default fp(async function swaggerPlugin (app) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'memfd-pool', version: '1.0.0', description: DESCRIPTION, license: { name: 'MIT' } },
+      info: { title: 'memfd-pool', version: packageVersion(), description: DESCRIPTION, license: { name: 'MIT', identifier: 'MIT' } },
+      servers: [{ url: 'http://127.0.0.1:8080', description: 'The default address (--host, --port)' }],
       tags: [
         { name: 'buffers', description: 'Shared-memory buffers and their bytes' },
         { name: 'jobs', description: 'Work run by the worker processes on sealed buffers' },
@@ -23,9 +58,14 @@ export default fp(async function swaggerPlugin (app) {
         { name: 'health', description: 'Probes and metrics' }
       ],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The server\'s --token / MEMFD_POOL_TOKEN' } }
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The server\'s --token / MEMFD_POOL_TOKEN; required only when the server has one' } }
       },
       security: [{ bearerAuth: [] }]
+    },
+    transform: ({ schema, url, route }) => {
+      const method = Array.isArray(route.method) ? route.method[0] : route.method
+      const operationId = OPERATION_IDS[`${method} ${url}`]
+      return { schema: operationId === undefined ? schema : { ...schema, operationId } as typeof schema, url }
     },
     // Shared schemas keep their own names (Buffer, Job, ...) under components.schemas.
     refResolver: {

@@ -1,108 +1,32 @@
-// The pool's public shapes: what the library API returns and what events carry. The REST
-// schemas (server/schemas/) describe the same objects for HTTP clients.
-
-export type BufferState = 'writable' | 'sealed'
+// The pool's public shapes: what the library API returns and accepts and what events carry. They
+// are the REST schemas themselves (server/schemas/), as TypeScript types: one source, so the
+// library and the HTTP API cannot describe an object differently. The numeric limits both
+// enforce are in server/schemas/limits.ts.
+import type { Static } from '@sinclair/typebox'
+import type { BufferSchema, DescriptorHolder as DescriptorHolderSchema } from '../schemas/buffer'
+import type { JobError as JobErrorSchema, JobSchema, JobState as JobStateSchema, SubmitJobBody } from '../schemas/job'
+import type { KindSchema } from '../schemas/kind'
+import type { PoolSchema } from '../schemas/pool'
+import type { PoolEventSchema, PoolEventType as PoolEventTypeSchema } from '../schemas/pool-event'
+import type { WorkerSchema } from '../schemas/worker'
 
 /** Which process holds a buffer under which local descriptor number (numbers are per process). */
-export interface DescriptorHolder {
-  pid: number
-  /** The holder's own number; null when only the holder knows it (an attached client). */
-  fd: number | null
-  role: 'server' | 'worker' | 'attached'
-}
+export type DescriptorHolder = Static<typeof DescriptorHolderSchema>
+export type BufferInfo = Static<typeof BufferSchema>
+export type BufferState = BufferInfo['state']
 
-export interface BufferInfo {
-  id: string
-  name: string
-  size: number
-  sealed: boolean
-  state: BufferState
-  createdAt: string
-  /** A capability for the attach socket: whoever has it may map this buffer. */
-  attachToken: string
-  descriptors: DescriptorHolder[]
-}
+export type JobState = Static<typeof JobStateSchema>
+export type JobError = Static<typeof JobErrorSchema>
+export type JobInfo = Static<typeof JobSchema>
+/** What pool.enqueue() takes; the body of POST /v1/jobs. */
+export type JobSpec = Static<typeof SubmitJobBody>
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+export type WorkerInfo = Static<typeof WorkerSchema>
+export type WorkerState = WorkerInfo['state']
 
-export interface JobError {
-  code: string
-  message: string
-}
+export type KindInfo = Static<typeof KindSchema>
 
-export interface JobInfo {
-  id: string
-  kind: string
-  state: JobState
-  inputs: string[]
-  outputs: string[]
-  params: Record<string, unknown>
-  result: Record<string, unknown> | null
-  error: JobError | null
-  attempts: number
-  maxAttempts: number
-  timeoutMs: number | null
-  workerPid: number | null
-  progress: number
-  queuedAt: string
-  startedAt: string | null
-  finishedAt: string | null
-}
+export type PoolStats = Static<typeof PoolSchema>
 
-export interface JobSpec {
-  kind: string
-  inputs?: string[]
-  params?: Record<string, unknown>
-  /** Fail with TIMEOUT when the job runs longer (its thread or worker is killed if it will not stop). */
-  timeoutMs?: number
-  /** Attempts when a worker dies under the job (default 1: no retry). */
-  maxAttempts?: number
-}
-
-export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited'
-
-export interface WorkerInfo {
-  id: string
-  pid: number | null
-  state: WorkerState
-  threads: number
-  running: number
-  jobsDone: number
-  startedAt: string | null
-  restarts: number
-}
-
-export interface KindInfo {
-  name: string
-  description: string
-  inputs: { min: number, max: number }
-  params: unknown
-}
-
-export interface PoolStats {
-  workers: number
-  workersReady: number
-  queueDepth: number
-  maxQueue: number
-  running: number
-  jobsDone: number
-  /** Jobs finished per second, over the last second. */
-  throughput: number
-  buffers: number
-  bytesInUse: number
-  quotaBytes: number
-  maxBufferBytes: number
-  attachSocket: string | null
-}
-
-export type PoolEventType =
-  | 'buffer.created' | 'buffer.sealed' | 'buffer.deleted' | 'buffer.holders'
-  | 'job.queued' | 'job.started' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled'
-  | 'worker.started' | 'worker.updated' | 'worker.exited'
-  | 'pool.stats'
-
-export interface PoolEvent {
-  type: PoolEventType
-  ts: string
-  data: unknown
-}
+export type PoolEventType = Static<typeof PoolEventTypeSchema>
+export type PoolEvent = Static<typeof PoolEventSchema>

@@ -10,7 +10,33 @@ import { errorResponses } from '../schemas/error'
 
 const TAGS = ['buffers']
 
+const ETAG = { ETag: { type: 'string', description: 'A strong validator; sealed buffers only (their bytes never change)' } }
+
 const BYTES = { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
+
+/**
+ * A strong validator for a sealed buffer's bytes. Sealed bytes never change and ids are random
+ * and never reused, so the id itself identifies the content. Writable buffers get none: their
+ * bytes may change between two requests. No Last-Modified: the store does not record when a
+ * buffer was sealed, and its creation time would be wrong for buffers written before sealing.
+ */
+export function sealedEtag (id: string): string {
+  return `"${id}"`
+}
+
+function etagListMatches (header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  return header.split(',').some((candidate) => {
+    const value = candidate.trim()
+    return value === '*' || value === etag || value === `W/${etag}`
+  })
+}
+
+/** If-Range matches only our strong ETag exactly; a date (we send no Last-Modified) never does. */
+function rangeApplies (ifRange: string | undefined, etag: string | null): boolean {
+  if (ifRange === undefined) return true
+  return etag !== null && ifRange.trim() === etag
+}
 
 const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = app.pool.store
@@ -27,8 +53,8 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
       response: {
         200: WriteResult,
-        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_SEALED', 'PAYLOAD_TOO_LARGE',
-          'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_SEALED', 'PAYLOAD_TOO_LARGE',
+          'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE', 'POOL_CLOSED')
       }
     }
   }, async (request) => {
@@ -37,7 +63,7 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the bytes as Content-Type: application/octet-stream')
     }
     const { id } = request.params
-    const { offset } = request.query
+    const offset = request.query.offset ?? 0
     const info = store.get(id)
     if (info.sealed) throw new ApiError('BUFFER_SEALED', `Buffer ${id} is sealed; its bytes can no longer change`)
     if (offset > info.size) {
@@ -45,7 +71,7 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const limit = info.size - offset
     checkUploadHeaders(request.raw, limit)
-    const written = await streamIntoBuffer(request.raw, { store, id, offset, limit })
+    const written = await streamIntoBuffer(request.raw, { store, id, offset, limit, idleTimeoutMs: app.uploads.bodyTimeoutMs, signal: app.uploads.signal })
     return { written }
   })
 
@@ -54,23 +80,38 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: TAGS,
       summary: 'Read a buffer\'s bytes',
       description: 'Streams the bytes from the shared mapping. A single `Range: bytes=…` is honoured (206); ' +
-        'several ranges are answered with the whole buffer. The download keeps the memory alive: a DELETE meanwhile ' +
-        'hides the buffer but the download completes.',
+        'several ranges are answered with the whole buffer. A sealed buffer has a strong `ETag` (its bytes never change): ' +
+        '`If-None-Match` gives 304, and `If-Range` with another validator (or a date) gives the whole buffer (200). ' +
+        'The download keeps the memory alive: a DELETE meanwhile hides the buffer but the download completes.',
       params: BufferIdParams,
       response: {
-        200: { description: 'The whole buffer', content: BYTES },
-        206: { description: 'The requested range (see Content-Range)', content: BYTES },
+        200: { description: 'The whole buffer', headers: ETAG, content: BYTES },
+        206: {
+          description: 'The requested range',
+          headers: { ...ETAG, 'Content-Range': { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$', description: '`bytes first-last/size`' } },
+          content: BYTES
+        },
+        304: { description: 'Not modified: the sealed buffer\'s ETag matched If-None-Match', type: 'null' },
         ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE')
       }
     }
   }, async (request, reply) => {
     const lease = store.acquire(request.params.id)
     const size = lease.info.size
-    const range = parseRange(request.headers.range, size)
+    const etag = lease.info.sealed ? sealedEtag(lease.info.id) : null
+    if (etag !== null) void reply.header('etag', etag)
+    if (etag !== null && etagListMatches(request.headers['if-none-match'], etag)) {
+      lease.release()
+      return reply.code(304).send()
+    }
+    // If-Range (RFC 9110 §13.1.5): the range applies only to the representation the client
+    // already has part of; otherwise it gets the whole buffer (200), never a mismatched piece.
+    const rangeHeader = rangeApplies(request.headers['if-range'] as string | undefined, etag) ? request.headers.range : undefined
+    const range = parseRange(rangeHeader, size)
     if (range.kind === 'unsatisfiable') {
       lease.release()
       void reply.header('content-range', `bytes */${size}`)
-      throw new ApiError('RANGE_NOT_SATISFIABLE', `The range ${request.headers.range ?? ''} lies outside the ${size}-byte buffer`)
+      throw new ApiError('RANGE_NOT_SATISFIABLE', `The range ${rangeHeader ?? ''} lies outside the ${size}-byte buffer`)
     }
     const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size]
     // Released once the response is over: finished (the last view has been handed to the kernel)

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors'
 import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
 import type { BufferStore } from '../pool/buffer-store'
+import type { UploadLimits } from '../plugins/uploads'
 import { BinaryBody, BufferIdParams, BufferList, BufferSchema, CreateBufferBody, CreateBufferQuery } from '../schemas/buffer'
 import { errorResponses } from '../schemas/error'
 import { ref } from '../schemas/ref'
@@ -20,13 +21,13 @@ function isOctetStream (contentType: string | undefined): boolean {
  * first byte is read (a memfd is reserved whole, so the quota is checked up front), and deleted
  * again if anything goes wrong, so a failed upload leaves nothing behind.
  */
-async function createFromBody (store: BufferStore, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
+async function createFromBody (store: BufferStore, uploads: UploadLimits, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
   const size = declaredLength(request)
   if (size === null) throw new ApiError('LENGTH_REQUIRED')
   checkUploadHeaders(request, size)
   const created = store.create({ size, name })
   try {
-    await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size })
+    await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size, idleTimeoutMs: uploads.bodyTimeoutMs, signal: uploads.signal })
     return store.seal(created.id)
   } catch (err) {
     try { store.delete(created.id) } catch { /* already deleted by a concurrent DELETE */ }
@@ -52,14 +53,14 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       response: {
         201: ref(BufferSchema, { description: 'The new buffer' }),
-        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
-          'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'TOO_MANY_BUFFERS', 'RESOURCE_EXHAUSTED')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
+          'PAYLOAD_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'TOO_MANY_BUFFERS', 'RESOURCE_EXHAUSTED', 'POOL_CLOSED')
       }
     }
   }, async (request, reply) => {
     let created
     if (isOctetStream(request.headers['content-type'])) {
-      created = await createFromBody(store, request.raw, request.query.name)
+      created = await createFromBody(store, app.uploads, request.raw, request.query.name)
     } else {
       const body = request.body as CreateBufferBody | undefined
       if (body === undefined || body === null || typeof body !== 'object') {
@@ -97,7 +98,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: {
         200: ref(BufferSchema, { description: 'The sealed buffer' }),
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'RESOURCE_EXHAUSTED')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'UNSUPPORTED_MEDIA_TYPE', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request) => store.seal(request.params.id))
@@ -110,7 +111,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: {
         204: { type: 'null', description: 'Deleted' },
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE')
       }
     }
   }, async (request, reply) => {

@@ -10,7 +10,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preClose', (done) => { closing = true; done() })
 
   app.get('/healthz', {
-    schema: { tags: ['health'], summary: 'Liveness', security: [], response: { 200: HealthSchema } }
+    schema: { tags: ['health'], summary: 'Liveness', security: [], response: { 200: HealthSchema, ...errorResponses() } }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {

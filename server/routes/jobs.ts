@@ -53,12 +53,12 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         200: ref(JobSchema, { description: 'The job ended within `wait`' }),
         202: ref(JobSchema, { description: 'The job is queued or running; poll GET /v1/jobs/{id}' }),
-        ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS', 'UNAUTHORIZED',
-          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED')
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS', 'UNAUTHORIZED',
+          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED', 'NOT_READY', 'RESOURCE_EXHAUSTED')
       }
     }
   }, async (request, reply) => {
-    const job = await settle(pool.enqueue(request.body), request.query.wait)
+    const job = await settle(pool.enqueue(request.body), request.query.wait ?? 0)
     void reply.code(isTerminal(job) ? 200 : 202).header('location', `/v1/jobs/${job.id}`)
     return job
   })
@@ -72,7 +72,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: WaitQuery,
       response: { 200: ref(JobSchema, { description: 'The job (finished, or as it stood when the wait ran out)' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
     }
-  }, async (request) => await settle(pool.get(request.params.id), request.query.wait))
+  }, async (request) => await settle(pool.get(request.params.id), request.query.wait ?? 0))
 
   app.get('/jobs', {
     schema: {
@@ -88,7 +88,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: TAGS,
       summary: 'Cancel a queued or running job',
       params: JobIdParams,
-      response: { 200: ref(JobSchema, { description: 'The job: cancelled, or still running until its kind stops' }), ...errorResponses('VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'JOB_FINISHED') }
+      response: { 200: ref(JobSchema, { description: 'The job: cancelled, or still running until its kind stops' }), ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'JOB_FINISHED', 'UNSUPPORTED_MEDIA_TYPE') }
     }
   }, async (request) => pool.cancel(request.params.id))
 }

@@ -8,6 +8,8 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['health'],
       summary: 'Prometheus metrics',
+      // Open unless the server runs with --metrics-auth: either requirement may apply.
+      security: [{}, { bearerAuth: [] }],
       description: 'Jobs by kind and state, job durations, queue depth, workers, buffer bytes and count, ' +
         'process descriptors (process_open_fds) and Node process metrics. Requires the token when the server ' +
         'runs with --metrics-auth.',

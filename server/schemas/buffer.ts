@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
+import { MAX_ID_LENGTH, MAX_NAME_LENGTH } from './limits'
 
 export const DescriptorHolder = Type.Object({
   pid: Type.Integer({ description: 'The holding process' }),
@@ -30,7 +31,7 @@ export const BufferList = Type.Object({ buffers: Type.Array(ref(BufferSchema)) }
 
 export const CreateBufferBody = Type.Object({
   size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Bytes; the buffer starts zero-filled' }),
-  name: Type.Optional(Type.String({ maxLength: 200, description: 'A label for people; defaults to the id' }))
+  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'A label for people; defaults to the id' }))
 }, { additionalProperties: false })
 export type CreateBufferBody = Static<typeof CreateBufferBody>
 
@@ -44,17 +45,17 @@ export const BinaryBody = Type.Unsafe<unknown>({
 })
 
 export const BufferIdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 100, description: 'Buffer id' })
+  id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'Buffer id' })
 })
 export type BufferIdParams = Static<typeof BufferIdParams>
 
 export const CreateBufferQuery = Type.Object({
-  name: Type.Optional(Type.String({ maxLength: 200, description: 'For an octet-stream body: the buffer\'s name' }))
+  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'For an octet-stream body: the buffer\'s name' }))
 })
 export type CreateBufferQuery = Static<typeof CreateBufferQuery>
 
 export const WriteContentQuery = Type.Object({
-  offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'First byte to write' })
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'First byte to write' }))
 })
 export type WriteContentQuery = Static<typeof WriteContentQuery>
 

@@ -3,14 +3,13 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
 import { JOB_ERROR_CODES } from '../errors'
+import { anyObject } from './any-object'
+import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_JOB_INPUTS, MAX_KIND_NAME_LENGTH, MAX_LIST_LIMIT, MAX_TIMEOUT_MS, MAX_WAIT_MS } from './limits'
 
-/** The longest a request may hold its reply waiting for a job (`?wait=`). */
-export const MAX_WAIT_MS = 60_000
+export { MAX_WAIT_MS }
 
 export const JobState = stringEnum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
 export type JobState = Static<typeof JobState>
-
-const AnyObject = Type.Object({}, { additionalProperties: true })
 
 export const JobError = Type.Object({
   code: Type.String({
@@ -20,6 +19,7 @@ export const JobError = Type.Object({
   }),
   message: Type.String()
 }, { additionalProperties: false })
+export type JobError = Static<typeof JobError>
 
 export const JobSchema = Type.Object({
   id: Type.String(),
@@ -27,8 +27,8 @@ export const JobSchema = Type.Object({
   state: JobState,
   inputs: Type.Array(Type.String(), { description: 'Ids of the (sealed) input buffers' }),
   outputs: Type.Array(Type.String(), { description: 'Ids of new sealed buffers the job produced' }),
-  params: AnyObject,
-  result: Type.Union([AnyObject, Type.Null()]),
+  params: anyObject(),
+  result: Type.Union([anyObject(), Type.Null()]),
   error: Type.Union([JobError, Type.Null()]),
   attempts: Type.Integer({ minimum: 0 }),
   maxAttempts: Type.Integer({ minimum: 1 }),
@@ -43,28 +43,31 @@ export type JobSchema = Static<typeof JobSchema>
 
 export const JobList = Type.Object({ jobs: Type.Array(ref(JobSchema)) }, { additionalProperties: false, description: 'Recent jobs, newest first' })
 
+/** A job to run: the REST body of POST /v1/jobs and the library's pool.enqueue() argument (JobSpec). */
 export const SubmitJobBody = Type.Object({
-  kind: Type.String({ minLength: 1, maxLength: 64, description: 'A name from GET /v1/kinds' }),
-  inputs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 16, description: 'Sealed buffer ids' })),
-  params: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Checked against the kind\'s params schema' })),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 })),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'Attempts when a worker dies under the job' }))
+  kind: Type.String({ minLength: 1, maxLength: MAX_KIND_NAME_LENGTH, description: 'A name from GET /v1/kinds' }),
+  inputs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), { maxItems: MAX_JOB_INPUTS, description: 'Sealed buffer ids' })),
+  params: Type.Optional(anyObject({ description: 'Checked against the kind\'s params schema (GET /v1/kinds)' })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Fail with TIMEOUT when the job runs longer (at most 24 h)' })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'Attempts when a worker dies under the job (default 1: no retry)' }))
 }, { additionalProperties: false })
 export type SubmitJobBody = Static<typeof SubmitJobBody>
 
-export const JobIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, description: 'Job id' }) })
+export const JobIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'Job id' }) })
 export type JobIdParams = Static<typeof JobIdParams>
 
 export const WaitQuery = Type.Object({
-  wait: Type.Integer({
-    minimum: 0, maximum: MAX_WAIT_MS, default: 0,
+  wait: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: MAX_WAIT_MS,
+    default: 0,
     description: 'Hold the reply up to this many milliseconds for the job to end'
-  })
+  }))
 })
 export type WaitQuery = Static<typeof WaitQuery>
 
 export const ListJobsQuery = Type.Object({
   state: Type.Optional(JobState),
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 }))
 })
 export type ListJobsQuery = Static<typeof ListJobsQuery>

@@ -177,10 +177,16 @@ test('refusals: octet-stream creation needs Content-Length (411) and must fit (4
   assert.equal(app.pool.store.count, before, 'nothing left behind')
 })
 
-test('unknown ids are 404 NOT_FOUND, over-long ids too', async () => {
-  for (const id of ['buf_nope', 'x'.repeat(300)]) {
-    const res = await request(app.server).get(`/v1/buffers/${id}`)
-    assert.equal(res.status, 404, id.slice(0, 10))
-    assert.equal(errorCode(res), 'NOT_FOUND')
+test('unknown ids are 404 NOT_FOUND; ids over 100 characters are 400 naming path.id, as the spec says', async () => {
+  const res = await request(app.server).get('/v1/buffers/buf_nope')
+  assert.equal(res.status, 404)
+  assert.equal(errorCode(res), 'NOT_FOUND')
+  for (const length of [101, 300, 5000]) {
+    for (const path of [`/v1/buffers/${'x'.repeat(length)}`, `/v1/jobs/${'x'.repeat(length)}`, `/v1/buffers/${'x'.repeat(length)}/content`]) {
+      const res = await request(app.server).get(path)
+      assert.equal(res.status, 400, `${length}: ${path.slice(0, 20)}`)
+      assert.equal(errorCode(res), 'VALIDATION_ERROR')
+      assert.match(res.body.error.message, /path\.id/)
+    }
   }
 })

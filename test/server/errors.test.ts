@@ -6,7 +6,9 @@ import { once } from 'node:events'
 import net from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
-import { ApiError, ERROR_CODES, ERRORS, JOB_ERROR_CODES } from '../../server/errors'
+import fs from 'node:fs'
+import path from 'node:path'
+import { ApiError, ERROR_CODES, ERRORS, JOB_ERROR_CODES, POOL_ERROR_CODES, type PoolErrorCode } from '../../server/errors'
 import { classifyError } from '../../server/plugins/error-handler'
 import { PoolError } from '../../server/pool/pool-error'
 import { MiB, errorCode, portOf, startApp } from '../helpers/server-app'
@@ -34,28 +36,71 @@ function parseRawReply (reply: string): { status: number, body: any } {
   return { status, body: JSON.parse(body) }
 }
 
-test('the table: every code has a 4xx or 5xx status and a message; job codes are separate', () => {
+const SOURCE_ROOT = path.join(__dirname, '..', '..', '..')
+
+function sourceFiles (folder: string): string[] {
+  return fs.readdirSync(path.join(SOURCE_ROOT, folder), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts')).map((file) => path.join(SOURCE_ROOT, folder, file))
+}
+
+test('the table: every code has a 4xx or 5xx status and a message', () => {
   for (const code of ERROR_CODES) {
     assert.match(code, /^[A-Z][A-Z_]+$/)
     assert.ok(ERRORS[code].status >= 400 && ERRORS[code].status < 600, code)
     assert.ok(ERRORS[code].message.length > 0, code)
   }
-  assert.ok(Object.keys(JOB_ERROR_CODES).includes('WORKER_CRASHED'))
 })
 
-test('classification: ApiError and known PoolError codes keep their code; anything else is INTERNAL_ERROR', () => {
+test('every job failure code the pool and the workers write is listed in JOB_ERROR_CODES', () => {
+  // Job codes are strings on the wire (custom kinds may add their own), so the compiler cannot
+  // hold them to the table: this reads the sources for the codes our own code fails jobs with.
+  const used = new Set<string>()
+  for (const file of [...sourceFiles('workers'), ...sourceFiles('server/pool')]) {
+    const text = fs.readFileSync(file, 'utf8')
+    for (const match of text.matchAll(/(?:KindError\(|\bcode: )'([A-Z][A-Z_]+)'/g)) used.add(match[1])
+  }
+  assert.ok(used.size >= 8, `found the codes in the sources (${[...used].join(', ')})`)
+  const unlisted = [...used].filter((code) => !Object.hasOwn(JOB_ERROR_CODES, code))
+  assert.deepEqual(unlisted, [], 'add these to JOB_ERROR_CODES in server/errors.ts')
+})
+
+test('classification: every PoolError code keeps its code and its own status; no pool code becomes a 500', () => {
   assert.deepEqual(classifyError(new ApiError('LENGTH_REQUIRED')), { code: 'LENGTH_REQUIRED', message: ERRORS.LENGTH_REQUIRED.message })
-  assert.equal(classifyError(new PoolError('QUEUE_FULL', 'full')).code, 'QUEUE_FULL')
-  assert.equal(classifyError(new PoolError('SOMETHING_NEW', 'x')).code, 'INTERNAL_ERROR')
+  for (const code of Object.keys(POOL_ERROR_CODES) as PoolErrorCode[]) {
+    const classified = classifyError(new PoolError(code, `the ${code} case`))
+    assert.deepEqual(classified, { code, message: `the ${code} case` })
+    assert.ok(ERRORS[code].status < 500 || ERRORS[code].status === 503 || ERRORS[code].status === 507, `${code} is a refusal, not a bug`)
+  }
+  // A code smuggled past the compiler is a bug: still a 500, but one that names it.
+  const smuggled = classifyError(new PoolError('SOMETHING_NEW' as PoolErrorCode, 'x'))
+  assert.equal(smuggled.code, 'INTERNAL_ERROR')
+  assert.match(smuggled.message, /SOMETHING_NEW/)
   assert.equal(classifyError(new TypeError('bug')).code, 'INTERNAL_ERROR')
 })
 
-test('unknown routes and methods are 404 NOT_FOUND in the error shape', async () => {
-  for (const [method, path] of [['get', '/nope'], ['post', '/v1/nope'], ['delete', '/healthz'], ['patch', '/v1/buffers'], ['put', '/v1/jobs']] as const) {
+test('unknown paths are 404 NOT_FOUND in the error shape', async () => {
+  for (const [method, path] of [['get', '/nope'], ['post', '/v1/nope'], ['get', '/v1/buffers/x/nope']] as const) {
     const res = await request(app.server)[method](path)
     assert.equal(res.status, 404, `${method} ${path}`)
     assert.equal(errorCode(res), 'NOT_FOUND')
     assert.match(res.headers['content-type'], /^application\/json/)
+    assert.equal(res.headers.allow, undefined)
+  }
+})
+
+test('a wrong method on an existing path is 405 METHOD_NOT_ALLOWED with Allow', async () => {
+  const cases = [
+    ['delete', '/healthz', 'GET, HEAD'],
+    ['patch', '/v1/buffers', 'GET, HEAD, POST'],
+    ['put', '/v1/jobs', 'GET, HEAD, POST'],
+    ['post', '/v1/buffers/b_someid', 'DELETE, GET, HEAD'],
+    ['get', '/v1/buffers/b_someid/seal', 'POST']
+  ] as const
+  for (const [method, path, allow] of cases) {
+    const res = await request(app.server)[method](path)
+    assert.equal(res.status, 405, `${method} ${path}`)
+    assert.equal(errorCode(res), 'METHOD_NOT_ALLOWED')
+    assert.equal(res.headers.allow, allow, `${method} ${path}`)
   }
 })
 
@@ -78,12 +123,21 @@ test('JSON bodies: malformed and empty are BAD_JSON, too large is PAYLOAD_TOO_LA
   assert.equal(errorCode(huge), 'PAYLOAD_TOO_LARGE')
 })
 
-test('unsupported media types are 415 everywhere', async () => {
-  for (const path of ['/v1/buffers', '/v1/jobs']) {
+test('unsupported media types are 415 everywhere, and the message names what the route takes', async () => {
+  for (const [path, accepted] of [['/v1/buffers', /application\/json or application\/octet-stream/], ['/v1/jobs', /send application\/json$/]] as const) {
     const res = await request(app.server).post(path).set('content-type', 'image/png').send(Buffer.from([1, 2, 3]))
     assert.equal(res.status, 415, path)
     assert.equal(errorCode(res), 'UNSUPPORTED_MEDIA_TYPE')
+    assert.match(res.body.error.message, /image\/png/)
+    assert.match(res.body.error.message, accepted)
   }
+})
+
+test('POST /v1/jobs with text/plain is 415 (as documented), not a 400 from validating a string', async () => {
+  const res = await request(app.server).post('/v1/jobs').set('content-type', 'text/plain').send('{"kind":"noop"}')
+  assert.equal(res.status, 415)
+  assert.equal(errorCode(res), 'UNSUPPORTED_MEDIA_TYPE')
+  assert.match(res.body.error.message, /text\/plain.*application\/json/)
 })
 
 test('HTTP the parser cannot read gets our error shape on the raw socket', async () => {

@@ -1,0 +1,20 @@
+// An event of the pool's 'event' stream (pool.on('event')), as /v1/events forwards it. The
+// per-type payloads are described in openapi/asyncapi.yaml.
+import { Type, type Static } from '@sinclair/typebox'
+import { stringEnum } from './string-enum'
+
+export const POOL_EVENT_TYPES = [
+  'buffer.created', 'buffer.sealed', 'buffer.deleted', 'buffer.holders',
+  'job.queued', 'job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.cancelled',
+  'worker.started', 'worker.exited', 'worker.updated',
+  'pool.stats'
+] as const
+
+export const PoolEventType = stringEnum(POOL_EVENT_TYPES)
+export type PoolEventType = Static<typeof PoolEventType>
+
+export const PoolEventSchema = Type.Object({
+  type: PoolEventType,
+  ts: Type.String({ format: 'date-time' }),
+  data: Type.Unknown()
+}, { additionalProperties: false })
