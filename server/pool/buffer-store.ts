@@ -62,6 +62,8 @@ export interface BufferStoreEvents {
   'buffer.created': [BufferInfo]
   'buffer.sealed': [BufferInfo]
   'buffer.deleted': [{ id: string, name: string }]
+  /** A buffer's holders changed (a worker mapped it, an attached client let go). */
+  'buffer.holders': [BufferInfo]
 }
 
 /** Seals that make a memfd immutable for readers: no resize, no writes. */
@@ -324,12 +326,15 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
         const key = {}
         holders.push(key)
         record.holders.set(key, holder)
-        return () => { record.holders.delete(key) }
+        store.#holdersChanged(record)
+        return () => { if (record.holders.delete(key)) store.#holdersChanged(record) }
       },
       release (): void {
         if (released) return
         released = true
-        for (const key of holders) record.holders.delete(key)
+        let changed = false
+        for (const key of holders) changed = record.holders.delete(key) || changed
+        if (changed) store.#holdersChanged(record)
         record.leases--
         if (record.deleted && record.leases === 0) store.#free(record)
       }
@@ -348,7 +353,12 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
     const record = this.#lookup(id)
     const key = {}
     record.holders.set(key, holder)
-    return () => { record.holders.delete(key) }
+    this.#holdersChanged(record)
+    return () => { if (record.holders.delete(key)) this.#holdersChanged(record) }
+  }
+
+  #holdersChanged (record: BufferRecord): void {
+    if (this.listenerCount('buffer.holders') > 0) this.emit('buffer.holders', this.#info(record))
   }
 
   /** Frees every buffer (leases are ignored): the store's owner is shutting down. */

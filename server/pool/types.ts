@@ -59,7 +59,11 @@ export interface JobSpec {
   maxAttempts?: number
 }
 
-export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited'
+/**
+ * `unresponsive`: alive but not answering its heartbeat (stopped, or its main thread blocked); it
+ * takes no jobs and is about to be killed and replaced.
+ */
+export type WorkerState = 'starting' | 'ready' | 'unresponsive' | 'stopping' | 'exited'
 
 export interface WorkerInfo {
   id: string
@@ -76,7 +80,11 @@ export interface KindInfo {
   name: string
   description: string
   inputs: { min: number, max: number }
+  /** How many output buffers a job of the kind may produce. */
+  outputs: { min: number, max: number }
   params: unknown
+  /** Ids of the workers that serve the kind now (empty while they restart). */
+  servedBy: string[]
 }
 
 export interface PoolStats {
@@ -96,9 +104,9 @@ export interface PoolStats {
 }
 
 export type PoolEventType =
-  | 'buffer.created' | 'buffer.sealed' | 'buffer.deleted'
+  | 'buffer.created' | 'buffer.sealed' | 'buffer.deleted' | 'buffer.holders'
   | 'job.queued' | 'job.started' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled'
-  | 'worker.started' | 'worker.exited'
+  | 'worker.started' | 'worker.exited' | 'worker.updated'
   | 'pool.stats'
 
 export interface PoolEvent {

@@ -12,7 +12,7 @@ export async function startPool (options: PoolOptions = {}): Promise<Pool> {
     kindsDir: TEST_KINDS_DIR,
     killAfterMs: 1500,
     ...options,
-    workerEnv: { MEMFD_POOL_CANCEL_GRACE_MS: '300', ...options.workerEnv }
+    worker: { cancelGraceMs: 300, ...options.worker }
   })
   await pool.whenReady()
   return pool
