@@ -4,6 +4,8 @@ import { createPool, type Pool, type PoolOptions } from '../../server/pool/pool'
 import type { JobInfo, PoolEvent } from '../../server/pool/types'
 
 export const TEST_KINDS_DIR = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'kinds')
+/** A worker program speaking the protocol as written, with kinds of its own (echo, outputs). */
+export const PROTOCOL_WORKER = path.join(__dirname, '..', 'fixtures', 'protocol-worker.js')
 
 export async function startPool (options: PoolOptions = {}): Promise<Pool> {
   const pool = await createPool({
