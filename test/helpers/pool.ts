@@ -57,3 +57,9 @@ export async function jobStarted (pool: Pool, id: string): Promise<void> {
   if (pool.get(id).state !== 'queued') return
   await nextEvent(pool, (e) => e.type === 'job.started' && (e.data as JobInfo).id === id)
 }
+
+/** Resolves once every worker is up and answering (pool.healthy): after kills, when all are back. */
+export async function allWorkersReady (pool: Pool): Promise<void> {
+  if (pool.healthy) return
+  await nextEvent(pool, () => pool.healthy)
+}
