@@ -1,5 +1,5 @@
 // Every job the pool knows: its record while it lives, its waiters, and a bounded history of the
-// finished ones (pool.list, GET /v1/jobs). The table decides nothing about where or when a job
+// finished ones (pool.list()). The table decides nothing about where or when a job
 // runs; it keeps the facts and hands out copies of them.
 import type { BufferLease } from './buffer-store'
 import { newId } from './ids'

@@ -111,8 +111,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // The child has its own copy now; ours must go so the pair reports the child's death.
       native.close(theirs)
       theirs = null
-      channel = new native.Channel(mine, WORKER_CHANNEL) // owns `mine` from here, even if it throws
+      // The channel owns the descriptor from here, and closes it even when its constructor throws.
+      const fd = mine
       mine = null
+      channel = new native.Channel(fd, WORKER_CHANNEL)
     } catch (err) {
       if (mine !== null) native.close(mine)
       if (theirs !== null) native.close(theirs)
