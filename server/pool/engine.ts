@@ -191,6 +191,8 @@ export class Engine {
 
   #onExited (slot: WorkerSlot, code: number | null, signal: string | null): void {
     const link = this.#links.get(slot)
+    // worker.exited says it all: a worker.updated still waiting would follow it with stale counters.
+    this.#updates.cancel(slot.id)
     this.#emit('worker.exited', { ...this.#workerInfo(slot), code, signal })
     if (link === undefined) return
     const hung = link.unresponsive
@@ -215,7 +217,6 @@ export class Engine {
         this.#finish(record, 'failed', { code: 'WORKER_CRASHED', message: `Worker ${slot.id} (pid ${slot.pid}) ${how} during attempt ${record.info.attempts} of ${record.info.maxAttempts}` })
       }
     }
-    this.#updates.touch(slot.id)
     this.#dispatcher.dispatch()
   }
 
@@ -244,7 +245,8 @@ export class Engine {
 
   #announceWorker (id: string): void {
     const slot = this.#supervisor.slots.find((s) => s.id === id)
-    if (slot !== undefined) this.#emit('worker.updated', this.#workerInfo(slot))
+    // Never after its worker.exited (until the slot's next process starts).
+    if (slot !== undefined && slot.state !== 'exited') this.#emit('worker.updated', this.#workerInfo(slot))
   }
 
   workers (): WorkerInfo[] { return this.#supervisor.slots.map((slot) => this.#workerInfo(slot)) }

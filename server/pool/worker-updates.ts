@@ -33,6 +33,13 @@ export class WorkerUpdates {
     this.#timers.set(id, timer)
   }
 
+  /** Drops a pending announcement of `id` (its worker exited: worker.exited says it all). */
+  cancel (id: string): void {
+    const timer = this.#timers.get(id)
+    if (timer !== undefined) clearTimeout(timer)
+    this.#timers.delete(id)
+  }
+
   close (): void {
     for (const timer of this.#timers.values()) clearTimeout(timer)
     this.#timers.clear()
