@@ -9,7 +9,6 @@ import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
 import { JobTable, TERMINAL, type JobRecord } from './job-table'
 import { KindRegistry } from './kind-registry'
-import { legacyEnv, legacyKindReports } from './legacy-worker'
 import { PoolError } from './pool-error'
 import type { PoolOptions, ResolvedPoolOptions } from './pool-options'
 import { Supervisor, type WorkerSlot } from './supervisor'
@@ -50,11 +49,9 @@ export class Engine {
   #updates: WorkerUpdates
   #logger: PoolOptions['logger']
   #host: LinkHost
-  #legacy: boolean
 
   constructor (options: ResolvedPoolOptions, extra: PoolOptions, events: EngineEvents) {
     this.options = options
-    this.#legacy = extra.workerScript === undefined
     this.#events = events
     this.#logger = extra.logger
     this.jobs = new JobTable(options.historySize)
@@ -74,8 +71,7 @@ export class Engine {
     this.#host = this.#linkHost()
     this.#supervisor = new Supervisor({
       workers: options.workers,
-      // TEMPORARY until the worker side lands: the old worker reads its settings from these.
-      env: { ...legacyEnv(this.#config), ...extra.workerEnv },
+      env: extra.workerEnv,
       script: extra.workerScript,
       wasHealthy: (slot) => (this.#links.get(slot)?.jobsDone ?? 0) > 0,
       log: (level, message, fields) => this.#log(level, message, fields)
@@ -146,9 +142,6 @@ export class Engine {
     return {
       store: this.store,
       config: () => this.#config,
-      // TEMPORARY until the worker side lands (legacy-worker.ts): the built-in worker program of
-      // this branch speaks the old handshake; a workerScript (test fixtures) speaks the new one.
-      legacyKinds: this.#legacy ? legacyKindReports(this.options.kindsDir) : undefined,
       ready: (link, kinds) => this.kinds.register(link.id, kinds),
       started: (link) => this.#onWorkerReady(link),
       failed: (link, message) => this.#onWorkerFailed(link, message),

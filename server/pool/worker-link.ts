@@ -50,11 +50,6 @@ export interface LinkHost {
   maxOutputBytes: () => number
   /** How many outputs a job of `kind` may return (the kind registry's bound). */
   maxOutputs: (kind: string) => number
-  /**
-   * TEMPORARY until the worker side lands: set only for this branch's own worker program, which
-   * is ready at its hello, reports no kinds and answers no pings; these are its kinds.
-   */
-  legacyKinds?: () => KindReport[]
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
 }
 
@@ -142,9 +137,6 @@ export class WorkerLink implements DispatchTarget {
       return
     }
     this.#sendControl({ t: 'config', config: this.#host.config() })
-    // TEMPORARY until the worker side lands: this branch's worker process greets only once it is
-    // ready, ignores 'config' and 'ping', and cannot report its kinds.
-    if (this.#host.legacyKinds !== undefined) this.#becomeReady(this.#capacity, this.#host.legacyKinds(), false)
   }
 
   #onReady (message: Extract<WorkerMessage, { t: 'ready' }>): void {

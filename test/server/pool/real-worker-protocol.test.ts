@@ -1,8 +1,7 @@
 // The engine's side of the heartbeat and of 'outputs' messages, through the real worker program
-// (workers/worker-process.ts) rather than the protocol fixture. NOTE: these need the worker side
-// of issue 11 (pong answers, 'outputs' messages, kinds loaded from createPool({ kinds })), and
-// the engine's TEMPORARY legacy handshake (server/pool/legacy-worker.ts) removed: until both
-// branches are merged they fail.
+// (workers/worker-process.ts) rather than the protocol fixture. They need the worker side of
+// issue 11 (pong answers, 'outputs' messages, kinds loaded from createPool({ kinds })), which is
+// on main: on the engine branch alone, whose worker program predates it, they fail.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
