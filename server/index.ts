@@ -1,5 +1,8 @@
 // memfd-pool as a library: the pool engine without HTTP, and the app factory with it.
-export { createPool, Pool, resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool/pool'
+export { createPool, Pool, resolvePoolOptions, AUTO_PREFETCH, SHORT_RUN_MS, type PoolOptions, type ResolvedPoolOptions } from './pool/pool'
+export type { WorkerSettings } from './pool/worker-config'
+export { PARAMS_MAX_BYTES, PARAMS_MAX_DEPTH } from './pool/params-bounds'
+export type { KindReport, WorkerConfig } from '../workers/protocol'
 export { BufferStore, type BufferLease } from './pool/buffer-store'
 export { PoolError } from './pool/pool-error'
 export type * from './pool/types'

@@ -5,6 +5,7 @@
 //
 // Descriptor *numbers* in these messages are for display only (the dashboard's descriptor map);
 // nobody uses a number from the other side.
+import { OwnedFds } from '../native/owned-fds'
 
 /** Limits of the worker channel (both ends construct their Channel with these). */
 export const WORKER_CHANNEL = { maxMessageBytes: 256 * 1024, maxFds: 32 } as const
@@ -147,6 +148,36 @@ export function packBatches (entries: ReadonlyArray<{ data: Buffer, fds: readonl
     })
   }
   return packed
+}
+
+/**
+ * The parts of a received 'batch', each with its own descriptors (its `fdCount` of them, in
+ * order): the inverse of packBatches, used by both ends. When the counts do not add up to the
+ * descriptors that came, every descriptor is closed and each part comes with none, so the
+ * receiver fails the jobs whose descriptors went missing instead of giving one job another's.
+ * Parts that are not messages (no string `t`) and nested batches are dropped, their descriptors
+ * closed. `fds` is emptied either way.
+ */
+export function unpackBatch (messages: unknown, fds: OwnedFds): Array<{ message: WorkerMessage | ServerMessage, fds: OwnedFds }> {
+  const parts = Array.isArray(messages) ? messages as unknown[] : []
+  const counts = parts.map((part) => {
+    const n = (part as { fdCount?: unknown } | null)?.fdCount
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0
+  })
+  const consistent = counts.reduce((a, b) => a + b, 0) === fds.remaining
+  if (!consistent) fds.closeAll()
+  const out: Array<{ message: WorkerMessage | ServerMessage, fds: OwnedFds }> = []
+  parts.forEach((part, i) => {
+    const mine = consistent ? fds.split(counts[i]) : OwnedFds.empty()
+    const t = (part as { t?: unknown } | null)?.t
+    if (typeof t !== 'string' || t === 'batch') {
+      mine.closeAll()
+      return
+    }
+    out.push({ message: part as WorkerMessage | ServerMessage, fds: mine })
+  })
+  fds.closeAll()
+  return out
 }
 
 /** Parses a message; null when it is not a JSON object with a string `t`. */

@@ -29,5 +29,8 @@ export default fp<PoolPluginOptions>(async function poolPlugin (app, options) {
     logger: options.poolOptions?.logger ?? (app.log.child({ component: 'pool' }) as unknown as Logger)
   })
   app.decorate('pool', pool)
+  // A worker that cannot start (a kind file that does not load) says why once, here; /readyz
+  // keeps answering 503 meanwhile. Whoever awaits whenReady() gets the same message.
+  pool.whenReady().catch((err: Error) => { app.log.error({ component: 'pool', err: err.message }, 'the pool\'s workers could not start') })
   if (owned) app.addHook('onClose', async () => { await pool.close({ graceMs: options.closeGraceMs }) })
 }, { name: 'memfd-pool/pool' })

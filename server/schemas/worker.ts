@@ -6,7 +6,7 @@ import { stringEnum } from './string-enum'
 export const WorkerSchema = Type.Object({
   id: Type.String(),
   pid: Type.Union([Type.Integer(), Type.Null()]),
-  state: stringEnum(['starting', 'ready', 'stopping', 'exited']),
+  state: stringEnum(['starting', 'ready', 'unresponsive', 'stopping', 'exited']),
   threads: Type.Integer({ minimum: 0 }),
   running: Type.Integer({ minimum: 0 }),
   jobsDone: Type.Integer({ minimum: 0 }),

@@ -4,6 +4,8 @@ import { createPool, type Pool, type PoolOptions } from '../../server/pool/pool'
 import type { JobInfo, PoolEvent } from '../../server/pool/types'
 
 export const TEST_KINDS_DIR = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'kinds')
+/** A worker program speaking the protocol as written, with kinds of its own (echo, outputs). */
+export const PROTOCOL_WORKER = path.join(__dirname, '..', 'fixtures', 'protocol-worker.js')
 
 export async function startPool (options: PoolOptions = {}): Promise<Pool> {
   const pool = await createPool({
@@ -12,7 +14,7 @@ export async function startPool (options: PoolOptions = {}): Promise<Pool> {
     kindsDir: TEST_KINDS_DIR,
     killAfterMs: 1500,
     ...options,
-    workerEnv: { MEMFD_POOL_CANCEL_GRACE_MS: '300', ...options.workerEnv }
+    worker: { cancelGraceMs: 300, ...options.worker }
   })
   await pool.whenReady()
   return pool
@@ -54,4 +56,10 @@ export async function workerStarted (pool: Pool): Promise<number> {
 export async function jobStarted (pool: Pool, id: string): Promise<void> {
   if (pool.get(id).state !== 'queued') return
   await nextEvent(pool, (e) => e.type === 'job.started' && (e.data as JobInfo).id === id)
+}
+
+/** Resolves once every worker is up and answering (pool.healthy): after kills, when all are back. */
+export async function allWorkersReady (pool: Pool): Promise<void> {
+  if (pool.healthy) return
+  await nextEvent(pool, () => pool.healthy)
 }

@@ -7,7 +7,7 @@ import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import type { JobInfo } from '../../server/pool/types'
 import { countFds, memfdDescriptors, settledCount } from '../helpers/proc'
-import { sealedBuffer, startPool } from '../helpers/pool'
+import { allWorkersReady, sealedBuffer, startPool } from '../helpers/pool'
 
 const LONG = process.env.MEMFD_POOL_LONG === '1'
 const TOTAL = LONG ? 20_000 : 2000
@@ -60,7 +60,9 @@ test(`chaos: ${TOTAL} mixed jobs, workers killed at random`, async (t) => {
   await Promise.all(Array.from({ length: 32 }, lane))
   stopKilling = true
   await killer
-  await Promise.all(pool.workers().map(() => undefined))
+  // Every killed worker is back before the counts below are read.
+  await allWorkersReady(pool)
+  assert.deepEqual(pool.workers().map((w) => w.state), ['ready', 'ready'])
 
   const finished = counts.succeeded + counts.failed + counts.cancelled
   const rate = counts.succeeded / TOTAL
@@ -75,7 +77,6 @@ test(`chaos: ${TOTAL} mixed jobs, workers killed at random`, async (t) => {
   assert.equal(pool.store.count, 1)
   assert.equal(memfdDescriptors().length, 1)
   assert.equal(countFds(), baselineFds)
-  await pool.whenReady()
   const check = await pool.submit({ kind: 'checksum', inputs: [input] })
   assert.equal(check.result!.digest, sha)
   for (const pid of pool.workerPids()) assert.equal(await settledCount(() => memfdDescriptors(pid).length, 0), 0, `worker ${pid} holds no memfd between jobs`)

@@ -2,8 +2,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
-import { memfdMappings } from '../helpers/proc'
-import { jobProgressed, jobStarted, sealedBuffer, startPool, workerStarted } from '../helpers/pool'
+import { memfdMappings } from '../../helpers/proc'
+import { jobProgressed, jobStarted, sealedBuffer, startPool, workerStarted } from '../../helpers/pool'
 
 test('a running job maps the very memfd in its worker process: /proc/<pid>/maps shows it', async (t) => {
   const pool = await startPool()

@@ -3,12 +3,12 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import type { Pool } from '../../server/pool/pool'
-import { sealedBuffer, startPool } from '../helpers/pool'
+import type { Pool } from '../../../server/pool/pool'
+import { sealedBuffer, startPool } from '../../helpers/pool'
 
 let pool: Pool
 // Two sort threads whatever the machine has, so the parallel path is what the sort test checks.
-before(async () => { pool = await startPool({ maxMemoryBytes: 2 * 1024 ** 3, workerEnv: { MEMFD_POOL_SORT_THREADS: '2' } }) })
+before(async () => { pool = await startPool({ maxMemoryBytes: 2 * 1024 ** 3, worker: { sortThreads: 2 } }) })
 after(async () => { await pool.close() })
 
 function bytesOf (id: string): Buffer {

@@ -3,8 +3,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
-import { memfdMappings } from '../helpers/proc'
-import { sealedBuffer, startPool } from '../helpers/pool'
+import { memfdMappings } from '../../helpers/proc'
+import { sealedBuffer, startPool } from '../../helpers/pool'
 
 /** Polls /proc until `pid` maps `name` `count` times (the worker hears of a delete asynchronously). */
 async function mappingsBecome (pid: number, name: string, count: number): Promise<number> {
@@ -45,7 +45,7 @@ test('a job that fails takes its input mapping with it', async (t) => {
 })
 
 test('the cache is bounded: the least recently used mapping is unmapped', async (t) => {
-  const pool = await startPool({ workers: 1, threadsPerWorker: 1, workerEnv: { MEMFD_POOL_MAPPING_CACHE_ENTRIES: '2' } })
+  const pool = await startPool({ workers: 1, threadsPerWorker: 1, worker: { mappingCache: { entries: 2, bytes: 8 * 1024 ** 3 } } })
   t.after(() => pool.close())
   const pid = pool.workerPids()[0]
   const ids = [1, 2, 3].map((n) => sealedBuffer(pool, Buffer.alloc(4096, n)))

@@ -2,8 +2,8 @@
 // and in every worker process.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { countFds, idleFds, memfdDescriptors, settledCount } from '../helpers/proc'
-import { sealedBuffer, startPool } from '../helpers/pool'
+import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
+import { sealedBuffer, startPool } from '../../helpers/pool'
 
 test('5,000 jobs with outputs created and deleted: descriptors and memfds back to baseline', async (t) => {
   const pool = await startPool({ workers: 2, threadsPerWorker: 2 })

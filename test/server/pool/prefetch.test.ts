@@ -5,8 +5,8 @@
 // reached a thread can be cancelled.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { AUTO_PREFETCH } from '../../server/pool/pool'
-import { startPool } from '../helpers/pool'
+import { AUTO_PREFETCH } from '../../../server/pool/pool'
+import { startPool } from '../../helpers/pool'
 
 test('default: a worker gets one job per thread of a kind not known to be short; the rest stay queued in the pool', async (t) => {
   const pool = await startPool({ workers: 1, threadsPerWorker: 1 })

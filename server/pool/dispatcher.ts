@@ -1,0 +1,154 @@
+// The pool's queue and the loop that empties it: jobs leave in order, each to the worker its
+// policy (dispatch-policy.ts) picks among those that are ready and serve its kind, and the jobs
+// one worker gets in a pass leave together (one message, one wake-up of that worker). The
+// dispatcher sees workers only as DispatchTargets — an id, the kinds it serves, its capacity and
+// load — never as processes: a worker over another transport is just another target.
+import type { DispatchPolicy, LinkView } from './dispatch-policy'
+import type { JobRecord } from './job-table'
+
+export interface DispatchTarget {
+  readonly id: string
+  /** Jobs it runs at once. */
+  readonly capacity: number
+  /** Jobs it holds now (sent and not yet answered). */
+  readonly load: number
+  /** The distinct kinds of the jobs it holds. */
+  readonly heldKinds: Iterable<string>
+  /** Whether it takes jobs now (handshake done, answering, not on its way out). */
+  readonly accepting: boolean
+  serves: (kind: string) => boolean
+  /**
+   * Sends it these jobs. Returns those it could not take because it is going away (in order; it
+   * is no longer `accepting` then); jobs that failed on their own were finished by it.
+   */
+  start: (records: JobRecord[]) => JobRecord[]
+}
+
+/** A target as the policy sees it during one pass: its load counts what this pass gave it. */
+class PassView implements LinkView {
+  readonly target: DispatchTarget
+  readonly records: JobRecord[] = []
+  #kinds: Set<string> | null = null
+
+  constructor (target: DispatchTarget) { this.target = target }
+
+  get id (): string { return this.target.id }
+  get capacity (): number { return this.target.capacity }
+  get load (): number { return this.target.load + this.records.length }
+  get heldKinds (): Iterable<string> {
+    if (this.#kinds === null) {
+      this.#kinds = new Set(this.target.heldKinds)
+      for (const record of this.records) this.#kinds.add(record.info.kind)
+    }
+    return this.#kinds
+  }
+
+  add (record: JobRecord): void {
+    this.records.push(record)
+    this.#kinds?.add(record.info.kind)
+  }
+}
+
+export class Dispatcher {
+  readonly policy: DispatchPolicy
+  #queue: JobRecord[] = []
+  #targets = new Set<DispatchTarget>()
+  #dispatching = false
+  #again = false
+  #soon = false
+
+  constructor (policy: DispatchPolicy) {
+    this.policy = policy
+  }
+
+  get queueDepth (): number { return this.#queue.length }
+
+  addTarget (target: DispatchTarget): void { this.#targets.add(target) }
+  removeTarget (target: DispatchTarget): void { this.#targets.delete(target) }
+
+  /** Queues a job behind the others. */
+  push (record: JobRecord): void { this.#queue.push(record) }
+
+  /** Puts jobs back at the head of the queue, in order (their worker gave them back). */
+  pushFront (records: JobRecord[]): void { this.#queue.unshift(...records) }
+
+  /** Takes a queued job out of the queue; false when it was not queued. */
+  remove (record: JobRecord): boolean {
+    const i = this.#queue.indexOf(record)
+    if (i < 0) return false
+    this.#queue.splice(i, 1)
+    return true
+  }
+
+  /** Empties the queue, handing back what was in it (the pool is closing). */
+  drain (): JobRecord[] { return this.#queue.splice(0) }
+
+  /**
+   * Sends queued jobs to workers until the head of the queue finds none. Re-entrant calls (a job
+   * that fails while being sent finishes, which dispatches) run once the current pass is over, so
+   * a pass never hands a worker more than its policy allows.
+   */
+  dispatch (): void {
+    if (this.#dispatching) {
+      this.#again = true
+      return
+    }
+    this.#dispatching = true
+    try {
+      do {
+        this.#again = false
+        this.#pass()
+      } while (this.#again)
+    } finally {
+      this.#dispatching = false
+    }
+  }
+
+  /**
+   * A dispatch after the current message is handled: the answers of one batch free their slots
+   * together and the worker is refilled once, in one message.
+   */
+  dispatchSoon (): void {
+    if (this.#soon) return
+    this.#soon = true
+    queueMicrotask(() => {
+      this.#soon = false
+      this.dispatch()
+    })
+  }
+
+  #pass (): void {
+    if (this.#queue.length === 0) return
+    const views: PassView[] = []
+    for (const target of this.#targets) if (target.accepting) views.push(new PassView(target))
+    if (views.length === 0) return
+    // Workers that serve a kind, worked out once per kind per pass.
+    const serving = new Map<string, PassView[]>()
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]
+      let candidates = serving.get(head.info.kind)
+      if (candidates === undefined) {
+        candidates = views.filter((view) => view.target.serves(head.info.kind))
+        serving.set(head.info.kind, candidates)
+      }
+      // First come, first served: a head that no worker takes now holds the queue, as before.
+      const chosen = this.#policy(head, candidates)
+      if (chosen === null) break
+      chosen.add(this.#queue.shift()!)
+    }
+    const returned: JobRecord[] = []
+    for (const view of views) {
+      if (view.records.length > 0) returned.push(...view.target.start(view.records))
+    }
+    // A worker on its way out gave jobs back: they go first again, to the others.
+    if (returned.length > 0) {
+      this.#queue.unshift(...returned)
+      this.#again = true
+    }
+  }
+
+  #policy (head: JobRecord, candidates: PassView[]): PassView | null {
+    if (candidates.length === 0) return null
+    return this.policy.choose({ kind: head.info.kind }, candidates) as PassView | null
+  }
+}

@@ -1,0 +1,437 @@
+// The pool's private engine: wires the parts and owns a job's life between them. The parts, one
+// file each: the job table (records, waiters, history), the dispatcher and its policy (where a
+// job goes), one worker link per worker (its protocol, jobs and outputs), the kind registry
+// (what workers serve and how params are checked), the supervisor (processes), and the buffer
+// store. Pool (pool.ts) is the public face and only delegates here.
+import type { WorkerConfig } from '../../workers/protocol'
+import { BufferStore } from './buffer-store'
+import { createDispatchPolicy } from './dispatch-policy'
+import { Dispatcher } from './dispatcher'
+import { JobTable, TERMINAL, type JobRecord } from './job-table'
+import { KindRegistry } from './kind-registry'
+import { PoolError } from './pool-error'
+import type { PoolOptions, ResolvedPoolOptions } from './pool-options'
+import { Supervisor, type WorkerSlot } from './supervisor'
+import type { JobError, JobInfo, JobSpec, JobState, KindInfo, PoolEventType, PoolStats, WorkerInfo, WorkerState } from './types'
+import { buildWorkerConfig } from './worker-config'
+import { WorkerLink, type JobOutcome, type LinkHost } from './worker-link'
+import { WorkerUpdates } from './worker-updates'
+
+const PROGRESS_EVENTS_PER_SECOND = 10
+const WORKER_UPDATES_PER_SECOND = 10
+/** The REST API's bound on timeoutMs (server/schemas/job.ts); the library agrees. */
+const MAX_TIMEOUT_MS = 24 * 3600 * 1000
+
+export interface EngineEvents {
+  emit: (type: PoolEventType, data: unknown) => void
+  /** Whether anyone listens (events are not even built otherwise). */
+  listening: () => boolean
+}
+
+export class Engine {
+  readonly options: ResolvedPoolOptions
+  readonly store: BufferStore
+  readonly jobs: JobTable
+  readonly kinds = new KindRegistry()
+  #dispatcher: Dispatcher
+  #supervisor: Supervisor
+  /** Each slot's current (or last) link. */
+  #links = new Map<WorkerSlot, WorkerLink>()
+  #slots = new Map<WorkerLink, WorkerSlot>()
+  /** Jobs each slot has finished, across its restarts. */
+  #jobsDone = new Map<string, number>()
+  #everReady = new Set<string>()
+  #readyWaiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  #startError: Error | null = null
+  #closed = false
+  #config: WorkerConfig
+  #events: EngineEvents
+  #updates: WorkerUpdates
+  #logger: PoolOptions['logger']
+  #host: LinkHost
+
+  constructor (options: ResolvedPoolOptions, extra: PoolOptions, events: EngineEvents) {
+    this.options = options
+    this.#events = events
+    this.#logger = extra.logger
+    this.jobs = new JobTable(options.historySize)
+    this.#dispatcher = new Dispatcher(createDispatchPolicy(options.prefetch))
+    this.#config = buildWorkerConfig({ threads: options.threadsPerWorker, kindsDir: options.kindsDir, kindFiles: options.kinds, worker: extra.worker })
+    this.#updates = new WorkerUpdates(1000 / WORKER_UPDATES_PER_SECOND, (id) => this.#announceWorker(id), events.listening)
+
+    this.store = new BufferStore(options)
+    this.store.on('buffer.created', (info) => this.#emit('buffer.created', info))
+    this.store.on('buffer.sealed', (info) => this.#emit('buffer.sealed', info))
+    this.store.on('buffer.holders', (info) => this.#emit('buffer.holders', { id: info.id, descriptors: info.descriptors }))
+    this.store.on('buffer.deleted', (info) => {
+      for (const link of this.#slots.keys()) link.forget(info.id)
+      this.#emit('buffer.deleted', info)
+    })
+
+    this.#host = this.#linkHost()
+    this.#supervisor = new Supervisor({
+      workers: options.workers,
+      env: extra.workerEnv,
+      script: extra.workerScript,
+      wasHealthy: (slot) => (this.#links.get(slot)?.jobsDone ?? 0) > 0,
+      log: (level, message, fields) => this.#log(level, message, fields)
+    })
+    this.#supervisor.on('spawned', (slot) => this.#onSpawned(slot))
+    this.#supervisor.on('message', (slot, message, fds) => {
+      const link = this.#links.get(slot)
+      if (link === undefined) fds.closeAll()
+      else link.handle(message, fds)
+    })
+    this.#supervisor.on('exited', (slot, code, signal) => this.#onExited(slot, code, signal))
+    this.#supervisor.start()
+  }
+
+  #emit (type: PoolEventType, data: unknown): void {
+    if (this.#events.listening()) this.#events.emit(type, data)
+  }
+
+  #log (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+    this.#logger?.[level]({ ...fields }, message)
+  }
+
+  // ---- readiness -------------------------------------------------------------------------
+
+  /**
+   * Every worker has completed its handshake at least once, and none is hung now: what
+   * /readyz reports. (A worker restarting after a crash does not make the pool unready.)
+   */
+  get ready (): boolean {
+    if (this.#everReady.size !== this.#supervisor.slots.length) return false
+    for (const link of this.#links.values()) if (link.unresponsive) return false
+    return true
+  }
+
+  /** Every worker is up and answering right now. */
+  get healthy (): boolean {
+    return this.#supervisor.slots.every((slot) => this.#workerState(slot) === 'ready')
+  }
+
+  whenReady (): Promise<void> {
+    if (this.#startError !== null) return Promise.reject(this.#startError)
+    if (this.ready) return Promise.resolve()
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }))
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  // ---- workers ---------------------------------------------------------------------------
+
+  #onSpawned (slot: WorkerSlot): void {
+    const previous = this.#links.get(slot)
+    if (previous !== undefined) this.#slots.delete(previous)
+    const supervisor = this.#supervisor
+    const link = new WorkerLink(slot.id, {
+      get pid () { return slot.pid },
+      send: (data, fds) => supervisor.send(slot, data, fds)
+    }, this.#host, {
+      capacity: this.options.threadsPerWorker,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs
+    })
+    this.#links.set(slot, link)
+    this.#slots.set(link, slot)
+    this.#updates.touch(slot.id)
+  }
+
+  #linkHost (): LinkHost {
+    return {
+      store: this.store,
+      config: () => this.#config,
+      ready: (link, kinds) => this.kinds.register(link.id, kinds),
+      started: (link) => this.#onWorkerReady(link),
+      failed: (link, message) => this.#onWorkerFailed(link, message),
+      unresponsive: (link) => this.#kill(link),
+      lost: (link) => this.#kill(link),
+      jobSent: (record) => this.#onJobSent(record),
+      jobFailed: (record, error) => this.#finish(record, 'failed', error),
+      jobEnded: (record, outcome, runMs) => this.#onJobEnded(record, outcome, runMs),
+      jobProgress: (record, progress) => this.#onProgress(record, progress),
+      changed: (link) => this.#updates.touch(link.id),
+      maxOutputBytes: () => this.store.available,
+      maxOutputs: (kind) => this.kinds.maxOutputs(kind),
+      log: (level, message, fields) => this.#log(level, message, fields)
+    }
+  }
+
+  #kill (link: WorkerLink): void {
+    const slot = this.#slots.get(link)
+    if (slot !== undefined && this.#links.get(slot) === link) this.#supervisor.kill(slot, 'SIGKILL')
+  }
+
+  #onWorkerReady (link: WorkerLink): void {
+    const slot = this.#slots.get(link)
+    if (slot === undefined) return
+    this.#dispatcher.addTarget(link)
+    this.#everReady.add(slot.id)
+    this.#emit('worker.started', this.#workerInfo(slot))
+    if (this.ready) for (const waiter of this.#readyWaiters.splice(0)) waiter.resolve()
+    this.#dispatcher.dispatch()
+  }
+
+  /** A worker that cannot start, or was refused: it is not restarted in a loop, and a pool still starting fails. */
+  #onWorkerFailed (link: WorkerLink, message: string): void {
+    const slot = this.#slots.get(link)
+    if (slot !== undefined) this.#supervisor.retire(slot)
+    if (this.#everReady.size === this.#supervisor.slots.length) return
+    this.#startError ??= new Error(message)
+    for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(this.#startError)
+  }
+
+  #onExited (slot: WorkerSlot, code: number | null, signal: string | null): void {
+    const link = this.#links.get(slot)
+    // worker.exited says it all: a worker.updated still waiting would follow it with stale counters.
+    this.#updates.cancel(slot.id)
+    this.#emit('worker.exited', { ...this.#workerInfo(slot), code, signal })
+    if (link === undefined) return
+    const hung = link.unresponsive
+    this.#dispatcher.removeTarget(link)
+    this.kinds.unregister(link.id)
+    const how = hung
+      ? `was killed after it stopped answering for ${this.options.heartbeatTimeoutMs} ms`
+      : `exited with ${signal !== null ? `signal ${signal}` : `code ${code}`}`
+    for (const record of link.close()) {
+      if (record.stopping === 'CANCELLED') {
+        this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'Cancelled; its worker was stopped' })
+      } else if (record.stopping === 'TIMEOUT') {
+        this.#finish(record, 'failed', { code: 'TIMEOUT', message: `The job ran longer than ${record.info.timeoutMs} ms; its worker was killed` })
+      } else if (record.info.attempts < record.info.maxAttempts && !this.#closed) {
+        this.#detach(record)
+        record.info.state = 'queued'
+        record.info.workerPid = null
+        record.info.progress = 0
+        this.#dispatcher.pushFront([record])
+        this.#emit('job.queued', this.jobs.snapshot(record))
+      } else {
+        this.#finish(record, 'failed', { code: 'WORKER_CRASHED', message: `Worker ${slot.id} (pid ${slot.pid}) ${how} during attempt ${record.info.attempts} of ${record.info.maxAttempts}` })
+      }
+    }
+    this.#dispatcher.dispatch()
+  }
+
+  #workerState (slot: WorkerSlot): WorkerState {
+    if (slot.state === 'stopping' || slot.state === 'exited') return slot.state
+    const state = this.#links.get(slot)?.state
+    if (state === 'ready' || state === 'unresponsive') return state
+    // A worker that could not start, or was refused, is on its way out.
+    return state === 'failed' ? 'stopping' : 'starting'
+  }
+
+  #workerInfo (slot: WorkerSlot): WorkerInfo {
+    const link = this.#links.get(slot)
+    const live = slot.state !== 'exited'
+    return {
+      id: slot.id,
+      pid: slot.pid,
+      state: this.#workerState(slot),
+      threads: link?.capacity ?? this.options.threadsPerWorker,
+      running: live ? link?.load ?? 0 : 0,
+      jobsDone: this.#jobsDone.get(slot.id) ?? 0,
+      startedAt: slot.startedAt,
+      restarts: slot.restarts
+    }
+  }
+
+  #announceWorker (id: string): void {
+    const slot = this.#supervisor.slots.find((s) => s.id === id)
+    // Never after its worker.exited (until the slot's next process starts).
+    if (slot !== undefined && slot.state !== 'exited') this.#emit('worker.updated', this.#workerInfo(slot))
+  }
+
+  workers (): WorkerInfo[] { return this.#supervisor.slots.map((slot) => this.#workerInfo(slot)) }
+
+  workerPids (): number[] {
+    return this.#supervisor.slots.map((s) => s.pid).filter((p): p is number => p !== null && p > 0)
+  }
+
+  // ---- jobs ------------------------------------------------------------------------------
+
+  enqueue (spec: JobSpec): JobInfo {
+    if (this.#closed) throw new PoolError('POOL_CLOSED', 'The pool is shutting down')
+    if (this.kinds.empty) throw new PoolError('NOT_READY', 'No worker has reported its kinds yet; await pool.whenReady() first')
+    const bounds = this.kinds.inputs(spec.kind)
+    if (bounds === undefined) throw new PoolError('UNKNOWN_KIND', `No job kind ${JSON.stringify(spec.kind)}; pool.kinds() lists them`)
+    const inputs = spec.inputs ?? []
+    if (!Array.isArray(inputs) || inputs.length < bounds.min || inputs.length > bounds.max) {
+      throw new PoolError('INVALID_INPUTS', `Kind ${spec.kind} takes ${bounds.min === bounds.max ? bounds.min : `${bounds.min} to ${bounds.max}`} input buffer(s); ${Array.isArray(inputs) ? inputs.length : 'none'} given`)
+    }
+    for (const id of inputs) {
+      const info = this.store.get(id) // NOT_FOUND
+      if (!info.sealed) throw new PoolError('BUFFER_NOT_SEALED', `Input ${id} is not sealed: seal it first so its bytes cannot change under the job`)
+    }
+    const params = this.kinds.validate(spec.kind, spec.params ?? {})
+    if (spec.timeoutMs !== undefined && (!Number.isSafeInteger(spec.timeoutMs) || spec.timeoutMs < 1 || spec.timeoutMs > MAX_TIMEOUT_MS)) {
+      throw new PoolError('INVALID_PARAMS', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (24 hours)`)
+    }
+    const maxAttempts = spec.maxAttempts ?? 1
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
+      throw new PoolError('INVALID_PARAMS', 'maxAttempts must be an integer from 1 to 10')
+    }
+    if (this.#dispatcher.queueDepth >= this.options.maxQueue) {
+      throw new PoolError('QUEUE_FULL', `The queue is full (${this.options.maxQueue} jobs waiting); retry later`)
+    }
+    // The job holds its inputs from now on: deleting one hides it but keeps its memory for us.
+    const leases = inputs.map((id) => this.store.acquire(id))
+    const record = this.jobs.create({ kind: spec.kind, inputs, params, maxAttempts, timeoutMs: spec.timeoutMs ?? null }, leases)
+    this.#dispatcher.push(record)
+    this.#emit('job.queued', this.jobs.snapshot(record))
+    this.#dispatcher.dispatch()
+    // After dispatch: a job that found a free worker is already `running`.
+    return this.jobs.snapshot(record)
+  }
+
+  cancel (id: string): JobInfo {
+    const record = this.jobs.lookup(id)
+    if (TERMINAL.has(record.info.state)) throw new PoolError('JOB_FINISHED', `Job ${id} already ${record.info.state}`)
+    if (this.#dispatcher.remove(record)) {
+      this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'Cancelled before it started' })
+    } else {
+      this.#stop(record, 'CANCELLED')
+    }
+    return this.jobs.snapshot(record)
+  }
+
+  #stop (record: JobRecord, reason: 'CANCELLED' | 'TIMEOUT'): void {
+    const link = record.link
+    if (record.stopping !== null || link === null) return
+    record.stopping = reason
+    link.cancel(record, reason)
+    // The worker terminates the thread after its own grace; if even that fails, the process goes.
+    record.killTimer = setTimeout(() => {
+      this.#log('warn', 'job would not stop; killing its worker', { job: record.info.id, worker: link.id, pid: link.pid })
+      this.#kill(link)
+    }, this.options.killAfterMs)
+  }
+
+  #onJobSent (record: JobRecord): void {
+    const info = record.info
+    info.state = 'running'
+    info.attempts++
+    info.workerPid = record.link?.pid ?? null
+    info.startedAt = new Date().toISOString()
+    info.progress = 0
+    if (info.timeoutMs !== null) {
+      record.timeoutTimer = setTimeout(() => this.#stop(record, 'TIMEOUT'), info.timeoutMs)
+    }
+    this.#emit('job.started', this.jobs.snapshot(record))
+    if (record.link !== null) this.#updates.touch(record.link.id)
+  }
+
+  #onProgress (record: JobRecord, progress: number): void {
+    record.info.progress = progress
+    const now = Date.now()
+    if (now - record.lastProgressEvent >= 1000 / PROGRESS_EVENTS_PER_SECOND) {
+      record.lastProgressEvent = now
+      this.#emit('job.progress', { id: record.info.id, progress, state: record.info.state })
+    }
+  }
+
+  #onJobEnded (record: JobRecord, outcome: JobOutcome, runMs: unknown): void {
+    if (record.link !== null) this.#jobsDone.set(record.link.id, (this.#jobsDone.get(record.link.id) ?? 0) + 1)
+    if (record.stopping === null && typeof runMs === 'number') this.#dispatcher.policy.observeRun(record.info.kind, runMs)
+    if (!outcome.ok) {
+      const error = outcome.error
+      if (record.stopping === 'CANCELLED' || error.code === 'CANCELLED') {
+        this.#finish(record, 'cancelled', { code: 'CANCELLED', message: error.message })
+      } else if (record.stopping === 'TIMEOUT') {
+        this.#finish(record, 'failed', { code: 'TIMEOUT', message: `The job ran longer than ${record.info.timeoutMs} ms` })
+      } else {
+        this.#finish(record, 'failed', error)
+      }
+      return
+    }
+    record.info.outputs = outcome.outputs
+    record.info.result = outcome.result
+    record.info.progress = 1
+    this.#finish(record, 'succeeded', null)
+  }
+
+  /** Undoes what running on a worker set up (timers, holders, the worker's count), keeping the leases. */
+  #detach (record: JobRecord): void {
+    if (record.timeoutTimer !== null) clearTimeout(record.timeoutTimer)
+    if (record.killTimer !== null) clearTimeout(record.killTimer)
+    record.timeoutTimer = record.killTimer = null
+    for (const remove of record.removeHolders.splice(0)) remove()
+    record.link?.release(record)
+    record.link = null
+  }
+
+  #finish (record: JobRecord, state: JobState, error: JobError | null): void {
+    // A worker that had jobs waiting for its threads answers in batches (worker-process.ts).
+    const link = record.link
+    const batched = link !== null && link.load > link.capacity
+    this.#detach(record)
+    for (const lease of record.leases.splice(0)) lease.release()
+    const snapshot = this.jobs.settle(record, state, error)
+    this.#emit(`job.${state}` as PoolEventType, snapshot)
+    this.jobs.retire(record)
+    if (link !== null) this.#updates.touch(link.id)
+    // Answers of a batch: refill the worker once per batch, in one message. A lone answer: a
+    // worker has nothing to batch then, and dispatching at once measured faster.
+    if (batched) this.#dispatcher.dispatchSoon()
+    else this.#dispatcher.dispatch()
+  }
+
+  // ---- status ----------------------------------------------------------------------------
+
+  kindList (): KindInfo[] { return this.kinds.list() }
+
+  stats (attachSocket: string | null): PoolStats {
+    let running = 0
+    let ready = 0
+    for (const slot of this.#supervisor.slots) {
+      const link = this.#links.get(slot)
+      if (link !== undefined && slot.state !== 'exited') running += link.load
+      if (this.#workerState(slot) === 'ready') ready++
+    }
+    return {
+      workers: this.#supervisor.slots.length,
+      workersReady: ready,
+      queueDepth: this.#dispatcher.queueDepth,
+      maxQueue: this.options.maxQueue,
+      running,
+      jobsDone: this.jobs.jobsDone,
+      throughput: this.jobs.throughput(),
+      buffers: this.store.count,
+      bytesInUse: this.store.bytesInUse,
+      quotaBytes: this.store.maxMemoryBytes,
+      maxBufferBytes: this.store.maxBufferBytes,
+      attachSocket
+    }
+  }
+
+  /**
+   * Stops: refuses new jobs, cancels queued ones, lets running jobs finish for `graceMs`, then
+   * cancels them, stops the workers and frees every buffer.
+   */
+  async close (graceMs: number): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    // Every job's fate at shutdown is logged, so none is lost silently.
+    for (const record of this.#dispatcher.drain()) {
+      this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down before the job started' })
+      this.#log('info', 'shutdown: queued job cancelled', { job: record.info.id, state: 'cancelled', was: 'queued' })
+    }
+    const inFlight = this.jobs.running()
+    let graceTimer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(inFlight.map((r) => this.jobs.wait(r.info.id, Infinity))),
+      new Promise((resolve) => { graceTimer = setTimeout(resolve, graceMs) })
+    ])
+    clearTimeout(graceTimer)
+    for (const record of this.jobs.running()) this.#stop(record, 'CANCELLED')
+    await Promise.all(this.jobs.running().map((r) => this.jobs.wait(r.info.id, this.options.killAfterMs)))
+    await this.#supervisor.stop(this.options.killAfterMs)
+    // Any job still running lost its worker without a word: it was cancelled by the shutdown.
+    for (const record of this.jobs.running()) this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down' })
+    for (const record of inFlight) {
+      this.#log('info', `shutdown: running job ${record.info.state}`, { job: record.info.id, state: record.info.state, was: 'running' })
+    }
+    this.#updates.close()
+    this.store.closeAll()
+  }
+}
