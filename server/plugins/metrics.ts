@@ -46,47 +46,49 @@ export default fp(async function metricsPlugin (app) {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
     registers
   })
-  new Gauge({
+  // Gauges read the pool when scraped; they register themselves, the list only keeps them named.
+  const gauges: Gauge[] = []
+  gauges.push(new Gauge({
     name: 'memfd_pool_queue_depth',
     help: 'Jobs waiting for a worker',
     registers,
     collect () { this.set(pool.stats().queueDepth) }
-  })
-  new Gauge({
+  }))
+  gauges.push(new Gauge({
     name: 'memfd_pool_jobs_running',
     help: 'Jobs running on a worker now',
     registers,
     collect () { this.set(pool.stats().running) }
-  })
-  new Gauge({
+  }))
+  gauges.push(new Gauge({
     name: 'memfd_pool_workers',
     help: 'Worker processes by state',
     labelNames: ['state'] as const,
     registers,
     collect () {
       this.reset()
-      for (const state of ['starting', 'ready', 'stopping', 'exited']) this.set({ state }, 0)
+      for (const state of ['starting', 'ready', 'unresponsive', 'stopping', 'exited']) this.set({ state }, 0)
       for (const worker of pool.workers()) this.inc({ state: worker.state })
     }
-  })
-  new Gauge({
+  }))
+  gauges.push(new Gauge({
     name: 'memfd_pool_buffers',
     help: 'Live buffers',
     registers,
     collect () { this.set(pool.store.count) }
-  })
-  new Gauge({
+  }))
+  gauges.push(new Gauge({
     name: 'memfd_pool_buffer_bytes',
     help: 'Bytes reserved by buffers (deleted ones count until their last reader lets go)',
     registers,
     collect () { this.set(pool.store.bytesInUse) }
-  })
-  new Gauge({
+  }))
+  gauges.push(new Gauge({
     name: 'memfd_pool_quota_bytes',
     help: 'The memory quota for all buffers',
     registers,
     collect () { this.set(pool.stats().quotaBytes) }
-  })
+  }))
 
   const onEvent = (event: PoolEvent): void => {
     if (event.type === 'job.queued') {

@@ -7,7 +7,7 @@ import { portOf } from './server-app'
 export interface EventMessage {
   type: string
   ts: string
-  data: any // eslint-disable-line @typescript-eslint/no-explicit-any -- payloads differ by type
+  data: any
 }
 
 export class EventStream {
@@ -84,7 +84,7 @@ export async function openEvents (app: FastifyInstance, query = '', headers: Rec
 }
 
 /** A handshake the server refuses: its status and JSON body. */
-export async function refusedHandshake (app: FastifyInstance, query = '', headers: Record<string, string> = {}): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function refusedHandshake (app: FastifyInstance, query = '', headers: Record<string, string> = {}): Promise<{ status: number, body: any }> {
   const socket = new WebSocket(`ws://127.0.0.1:${portOf(app)}/v1/events${query}`, { headers })
   return await new Promise((resolve, reject) => {
     socket.once('open', () => {

@@ -77,7 +77,7 @@ export function jsonOf (res: RawResponse): any {
 }
 
 /** supertest parser that keeps an octet-stream body as one Buffer. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- supertest types the response as its own Response
+
 export function binaryParser (res: any, callback: (err: Error | null, body: Buffer) => void): void {
   const chunks: Buffer[] = []
   res.on('data', (chunk: Buffer) => { chunks.push(chunk) })

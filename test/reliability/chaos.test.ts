@@ -21,13 +21,13 @@ test(`chaos: ${TOTAL} mixed jobs, workers killed at random`, async (t) => {
   const baselineFds = countFds()
 
   let kills = 0
-  let stopKilling = false
+  const killing = { stop: false }
   // Random intervals are the point here (not synchronisation): kill whichever worker is up.
   const killer = (async () => {
-    while (!stopKilling) {
+    while (!killing.stop) {
       await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 450))
       const pids = pool.workers().filter((w) => w.state === 'ready').map((w) => w.pid!)
-      if (pids.length === 0 || stopKilling) continue
+      if (pids.length === 0 || killing.stop) continue
       try { process.kill(pids[Math.floor(Math.random() * pids.length)], 'SIGKILL'); kills++ } catch { /* already gone */ }
     }
   })()
@@ -58,7 +58,7 @@ test(`chaos: ${TOTAL} mixed jobs, workers killed at random`, async (t) => {
     }
   }
   await Promise.all(Array.from({ length: 32 }, lane))
-  stopKilling = true
+  killing.stop = true
   await killer
   // Every killed worker is back before the counts below are read.
   await allWorkersReady(pool)

@@ -37,7 +37,6 @@ function stalledSubscriber (port: number): net.Socket {
   return socket
 }
 
-
 test('15,000 buffers and 300 subscribers that never read: bounded RSS, /healthz answers', async (t) => {
   // One more than the stalled ones: a reading watcher times the test by pool.stats.
   const app = await startApp({ events: { maxSubscribers: SUBSCRIBERS + 1 } })

@@ -14,7 +14,6 @@ import { startApp } from '../helpers/server-app'
 /** A `nap` kind: no params schema, so a job can carry large params. */
 const NAP_KINDS = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'dashboard-kinds')
 
-
 test('the snapshot lists the newest buffers up to its limit, oldest first, and says how many there are', async (t) => {
   const app = await startApp({ events: { snapshot: { maxBuffers: 10 } } })
   t.after(() => app.close())

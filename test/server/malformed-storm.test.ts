@@ -43,7 +43,7 @@ function generator (seed: number): () => StormRequest {
   const paths = (): string => pick([
     '/v1/buffers', `/v1/buffers/${junkSegment()}`, `/v1/buffers/${contentSegment()}/content`, `/v1/buffers/${segment()}/seal`,
     '/v1/jobs', `/v1/jobs/${segment()}`, `/v1/jobs/${segment()}/cancel`, '/v1/kinds', '/v1/workers', '/v1/pool',
-    '/healthz', '/readyz', '/metrics', '/openapi.json', '/', `/${segment()}`, `/v1/${segment()}/${segment()}`, `//v1//buffers`,
+    '/healthz', '/readyz', '/metrics', '/openapi.json', '/', `/${segment()}`, `/v1/${segment()}/${segment()}`, '//v1//buffers',
     `/v1/buffers/${segment()}/content/${segment()}`, '/docs/static/../../package.json', '/index.html/..', '/v1'
   ])
   const query = (): string => pick([
