@@ -70,7 +70,8 @@ export const JOB_ERROR_CODES = {
   NOT_A_MEMFD: 'An output descriptor from the worker was not a memfd',
   NOT_SEALED: 'An output memfd from the worker lacked the shrink, grow and write seals',
   PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum',
-  UNKNOWN_KIND: 'The worker that took the job does not serve its kind'
+  UNKNOWN_KIND: 'The worker that took the job does not serve its kind',
+  TOO_MANY_OUTPUTS: 'The kind produced more outputs than it declares'
 } as const
 
 export type PoolErrorCode = keyof typeof POOL_ERROR_CODES

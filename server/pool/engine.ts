@@ -4,6 +4,7 @@
 // (what workers serve and how params are checked), the supervisor (processes), and the buffer
 // store. Pool (pool.ts) is the public face and only delegates here.
 import type { WorkerConfig } from '../../workers/protocol'
+import { jobSpecProblem } from '../schemas/job-spec-check'
 import { BufferStore } from './buffer-store'
 import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
@@ -252,6 +253,9 @@ export class Engine {
 
   enqueue (spec: JobSpec): JobInfo {
     if (this.#closed) throw new PoolError('POOL_CLOSED', 'The pool is shutting down')
+    // The same schema and validator as POST /v1/jobs: the library and REST agree on every limit.
+    const problem = jobSpecProblem(spec)
+    if (problem !== null) throw new PoolError('INVALID_JOB', problem)
     if (this.kinds.empty) throw new PoolError('NOT_READY', 'No worker has reported its kinds yet; await pool.whenReady() first')
     const bounds = this.kinds.inputs(spec.kind)
     if (bounds === undefined) throw new PoolError('UNKNOWN_KIND', `No job kind ${JSON.stringify(spec.kind)}; pool.kinds() lists them`)

@@ -14,6 +14,31 @@ import { startApp } from './server-app'
 
 export const REPO_ROOT = path.join(__dirname, '..', '..', '..')
 export const PYTHON_CLIENT = path.join(REPO_ROOT, 'examples', 'python', 'attach.py')
+const PYTHON_PACKAGE = path.join(REPO_ROOT, 'clients', 'python', 'src', 'memfd_pool')
+
+/**
+ * Copies the attach client (the examples/ shim and the memfd_pool package it imports) into `dir`,
+ * readable by any uid, for tests that run it as another user. Returns the script's path.
+ */
+export function copyPythonClient (parent: string): string {
+  // A folder of its own, listable by anyone: Python lists a folder to import from it, and the
+  // socket's folder may be traverse-only (0711).
+  const dir = path.join(parent, 'python-client')
+  fs.mkdirSync(dir)
+  fs.chmodSync(dir, 0o755)
+  const client = path.join(dir, 'attach.py')
+  fs.copyFileSync(PYTHON_CLIENT, client)
+  fs.chmodSync(client, 0o644)
+  const pkg = path.join(dir, 'memfd_pool')
+  fs.cpSync(PYTHON_PACKAGE, pkg, { recursive: true, filter: (source) => !source.includes('__pycache__') })
+  const open = (p: string): void => {
+    const dirent = fs.statSync(p)
+    fs.chmodSync(p, dirent.isDirectory() ? 0o755 : 0o644)
+    if (dirent.isDirectory()) for (const entry of fs.readdirSync(p)) open(path.join(p, entry))
+  }
+  open(pkg)
+  return client
+}
 export const C_CLIENT_SOURCE = path.join(REPO_ROOT, 'examples', 'c', 'attach.c')
 export const HOLDER_SCRIPT = path.join(REPO_ROOT, 'test', 'fixtures', 'attach-holder.py')
 

@@ -11,7 +11,7 @@ import { buildApp } from '../../server/app'
 import { AttachServer } from '../../server/attach/attach-server'
 import type { AttachLogger } from '../../server/attach/attach-connection'
 import { BufferStore } from '../../server/store/buffer-store'
-import { PYTHON_CLIENT, RawClient, run, startAttachApp, tempSocket, until } from '../helpers/attach'
+import { copyPythonClient, PYTHON_CLIENT, RawClient, run, startAttachApp, tempSocket, until } from '../helpers/attach'
 
 const NOBODY = 65534
 const AS_NOBODY = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups']
@@ -55,9 +55,7 @@ test('a peer of another uid is refused by SO_PEERCRED even where the file modes 
   const { app, socketPath, dir } = await startAttachApp({ socketMode: 0o666, folderMode: 0o711 })
   t.after(async () => { await app.close(); fs.rmSync(dir, { recursive: true, force: true }) })
   fs.chmodSync(dir, 0o711)
-  const client = path.join(dir, 'attach.py')
-  fs.copyFileSync(PYTHON_CLIENT, client)
-  fs.chmodSync(client, 0o644)
+  const client = copyPythonClient(dir)
 
   const refused = await run('setpriv', [...AS_NOBODY, python, client, 'ping', '--socket', socketPath])
   assert.equal(refused.code, 1, refused.stderr)
@@ -82,9 +80,7 @@ test('allowedUids admits another uid; the default modes keep it from even reachi
   }
   const { dir, socketPath } = tempSocket()
   fs.chmodSync(dir, 0o711)
-  const client = path.join(dir, 'attach.py')
-  fs.copyFileSync(PYTHON_CLIENT, client)
-  fs.chmodSync(client, 0o644)
+  const client = copyPythonClient(dir)
   const logger = capturingLogger()
   const open = new AttachServer({ store: smallStore(), path: socketPath, allowedUids: [process.getuid?.() ?? 0, NOBODY], socketMode: 0o666, folderMode: 0o711, logger })
   open.start()

@@ -57,7 +57,12 @@ test('every job failure code the pool and the workers write is listed in JOB_ERR
   const used = new Set<string>()
   for (const file of [...sourceFiles('workers'), ...sourceFiles('server/pool')]) {
     const text = fs.readFileSync(file, 'utf8')
-    for (const match of text.matchAll(/(?:KindError\(|\bcode: )'([A-Z][A-Z_]+)'/g)) used.add(match[1])
+    for (const match of text.matchAll(/(?:KindError\(|\bcode: )'([A-Z][A-Z_]+)'/g)) {
+      // System-style codes on Error objects (ESPAWN, ERR_CHANNEL_CLOSED) name why a send or spawn
+      // failed inside the server; they are not job failure codes.
+      if (/^(E[A-Z]+|ERR_[A-Z_]+)$/.test(match[1])) continue
+      used.add(match[1])
+    }
   }
   assert.ok(used.size >= 8, `found the codes in the sources (${[...used].join(', ')})`)
   const unlisted = [...used].filter((code) => !Object.hasOwn(JOB_ERROR_CODES, code))
