@@ -5,6 +5,7 @@
 // store. Pool (pool.ts) is the public face and only delegates here.
 import type { KindReport, WorkerConfig } from '../../workers/protocol'
 import type { CloseReason, ExternalWorkerConnection, ExternalWorkerReport } from '../worker-socket/external-worker-connection'
+import type { WorkerSocketErrorCode } from '../worker-socket/protocol'
 import { BufferStore } from './buffer-store'
 import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
@@ -28,6 +29,11 @@ interface ExternalWorker {
   /** Its 'ready' was accepted: it was announced (worker.started) and took jobs. */
   started: boolean
 }
+
+/** Why an external worker is disconnected (a worker-socket code, sent to it in 'refused'; not a job's error code). */
+function disconnect (code: WorkerSocketErrorCode, message: string): CloseReason { return { code, message } }
+/** The send error a link takes for "the channel is gone" (worker-link.ts CHANNEL_GONE). */
+const GONE = 'ERR_CHANNEL_CLOSED'
 
 /** The REST API's bound on timeoutMs (server/schemas/job.ts); the library agrees. */
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000
@@ -162,8 +168,8 @@ export class Engine {
       ready: (link, kinds) => this.#register(link, kinds),
       started: (link) => this.#onWorkerReady(link),
       failed: (link, message) => this.#onWorkerFailed(link, message),
-      unresponsive: (link) => this.#kill(link, { code: 'UNRESPONSIVE', message: `No answer to the heartbeat for ${this.options.heartbeatTimeoutMs} ms` }),
-      lost: (link, reason) => this.#kill(link, { code: 'CHANNEL_LOST', message: reason }),
+      unresponsive: (link) => this.#kill(link, disconnect('UNRESPONSIVE', `No answer to the heartbeat for ${this.options.heartbeatTimeoutMs} ms`)),
+      lost: (link, reason) => this.#kill(link, disconnect('CHANNEL_LOST', reason)),
       jobSent: (record) => this.#onJobSent(record),
       jobFailed: (record, error) => this.#finish(record, 'failed', error),
       jobEnded: (record, outcome, runMs) => this.#onJobEnded(record, outcome, runMs),
@@ -283,14 +289,14 @@ export class Engine {
    */
   addExternalWorker (connection: ExternalWorkerConnection): void {
     if (this.#closed || connection.id === null) {
-      connection.close({ code: 'SHUTTING_DOWN', message: 'The pool is shutting down' })
+      connection.close(disconnect('SHUTTING_DOWN', 'The pool is shutting down'))
       return
     }
     const link = new WorkerLink(connection.id, {
       get pid () { return connection.peer.pid },
       send: (data, fds) => {
         // false: the worker is gone (its 'close' follows); a throw (EMFILE) passes through.
-        if (!connection.send(data, fds)) throw Object.assign(new Error('The external worker is gone'), { code: 'ERR_CHANNEL_CLOSED' })
+        if (!connection.send(data, fds)) throw Object.assign(new Error('The external worker is gone'), { code: GONE })
       }
     }, this.#host, {
       capacity: 0,
@@ -479,7 +485,7 @@ export class Engine {
     // The worker terminates the thread after its own grace; if even that fails, the process goes.
     record.killTimer = setTimeout(() => {
       this.#log('warn', 'job would not stop; killing its worker', { job: record.info.id, worker: link.id, pid: link.pid })
-      this.#kill(link, { code: 'CANCEL_IGNORED', message: `Job ${record.info.id} did not stop within ${this.options.killAfterMs} ms of its ${reason === 'TIMEOUT' ? 'timeout' : 'cancel'}` })
+      this.#kill(link, disconnect('CANCEL_IGNORED', `Job ${record.info.id} did not stop within ${this.options.killAfterMs} ms of its ${reason === 'TIMEOUT' ? 'timeout' : 'cancel'}`))
     }, this.options.killAfterMs)
   }
 
@@ -594,7 +600,7 @@ export class Engine {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([Promise.all(gone), new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })])
     clearTimeout(timer)
-    for (const { connection } of externals) connection.close({ code: 'SHUTTING_DOWN', message: 'The pool shut down' })
+    for (const { connection } of externals) connection.close(disconnect('SHUTTING_DOWN', 'The pool shut down'))
   }
 
   /**
