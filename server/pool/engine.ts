@@ -3,9 +3,7 @@
 // job goes), one worker link per worker (its protocol, jobs and outputs), the kind registry
 // (what workers serve and how params are checked), the supervisor (processes), and the buffer
 // store. Pool (pool.ts) is the public face and only delegates here.
-import type { KindReport, WorkerConfig } from '../../workers/protocol'
-import type { CloseReason, ExternalWorkerConnection, ExternalWorkerReport } from '../worker-socket/external-worker-connection'
-import type { WorkerSocketErrorCode } from '../worker-socket/protocol'
+import type { WorkerConfig } from '../../workers/protocol'
 import { BufferStore } from './buffer-store'
 import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
@@ -18,6 +16,11 @@ import type { JobError, JobInfo, JobSpec, JobState, KindInfo, PoolEventType, Poo
 import { buildWorkerConfig } from './worker-config'
 import { WorkerLink, type JobOutcome, type LinkHost } from './worker-link'
 import { WorkerUpdates } from './worker-updates'
+import type { CloseReason, ExternalWorkerConnection, ExternalWorkerReport } from '../worker-socket/external-worker-connection'
+import type { WorkerSocketErrorCode } from '../worker-socket/protocol'
+
+/** The part of a kind report the engine reads (the registry checks the rest). */
+type NamedReport = { name?: unknown } | null
 
 const PROGRESS_EVENTS_PER_SECOND = 10
 const WORKER_UPDATES_PER_SECOND = 10
@@ -196,14 +199,15 @@ export class Engine {
   #register (link: WorkerLink, reports: unknown): string | null {
     const external = this.#external.has(link)
     if (external && Array.isArray(reports)) {
-      for (const report of reports as KindReport[]) {
-        const name = (report as { name?: unknown } | null)?.name
+      for (const report of reports as NamedReport[]) {
+        const name = report?.name
         if (typeof name === 'string' && this.#ownKinds.has(name)) return `kind ${name} is served by the pool's own workers; an external worker cannot take it over`
       }
     }
     const refusal = this.kinds.register(link.id, reports)
     if (refusal !== null) return refusal
-    for (const report of reports as KindReport[]) {
+    // Accepted: every report has a valid string name (the registry checked).
+    for (const report of reports as Array<{ name: string }>) {
       if (!external) this.#ownKinds.add(report.name)
       // Served again: its queued jobs no longer wait for NO_WORKER.
       const timer = this.#kindWaits.get(report.name)
