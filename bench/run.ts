@@ -24,6 +24,8 @@ import { SECTIONS } from './sections'
 import { SIZE, fmtBytes } from './stats'
 
 const SECTION_NAMES = SECTIONS.map((s) => s.name)
+/** Without --only: every section but the optional ones (external-worker needs python3). */
+const DEFAULT_SECTIONS = SECTIONS.filter((s) => s.optional !== true).map((s) => s.name)
 
 /** Set in the environment of the re-executed, pinned harness: which CPU list it was started on. */
 const PINNED_ENV = 'MEMFD_POOL_BENCH_PINNED'
@@ -116,7 +118,7 @@ async function runSections (options: BenchOptions): Promise<number> {
 async function main (): Promise<number> {
   let options: BenchOptions
   try {
-    options = parseOptions(process.argv.slice(2), SECTION_NAMES)
+    options = parseOptions(process.argv.slice(2), SECTION_NAMES, DEFAULT_SECTIONS)
   } catch (err) {
     if (err instanceof UsageError) {
       if (err.message) console.error(`bench: ${err.message}`)

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { Pool, PoolOptions } from './pool/pool'
 import attachPlugin, { type AttachPluginOptions } from './plugins/attach'
 import authPlugin from './plugins/auth'
+import workerSocketPlugin, { type WorkerSocketPluginOptions } from './plugins/worker-socket'
 import dashboardPlugin from './plugins/dashboard'
 import eventHubPlugin from './plugins/event-hub'
 import type { EventHubOptions } from './events/event-hub'
@@ -43,6 +44,11 @@ export interface AppOptions {
   logger?: Logger | FastifyServerOptions['logger']
   /** Serve the attach socket at this path (docs/attach-protocol.md); absent or false: no socket. */
   attach?: AttachPluginOptions | false
+  /**
+   * Serve the worker socket at this path, where external workers (any language) connect and
+   * serve kinds (docs/worker-protocol.md); absent or false: none.
+   */
+  workerSocket?: WorkerSocketPluginOptions | false
   /** The event stream's limits: subscribers, per-client queue, snapshot size (server/events/). */
   events?: EventHubOptions
   /**
@@ -115,6 +121,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   if (options.attach) await app.register(attachPlugin, options.attach)
+  if (options.workerSocket) await app.register(workerSocketPlugin, options.workerSocket)
   // The WebSocket event stream (/v1/events); the attach socket registers here as a plugin of
   // its own when it lands.
   await app.register(eventHubPlugin, options.events ?? {})

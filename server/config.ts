@@ -43,6 +43,11 @@ export interface ServerConfig {
   attachSocket?: string
   /** Uids allowed on the attach socket besides the server's own. */
   attachAllowUids?: number[]
+  /** undefined: beside the attach socket (worker.sock). */
+  workerSocket?: string
+  workerToken?: string
+  /** undefined: the pool's default. */
+  kindWaitMs?: number
   token?: string
   /** undefined: the event hub's default (100). */
   maxSubscribers?: number
@@ -184,6 +189,9 @@ export const SETTINGS: Setting[] = [
   { flag: '--body-timeout', env: 'MEMFD_POOL_BODY_TIMEOUT', arg: 'MS', key: 'bodyTimeoutMs', scope: 'server', description: 'An upload body idle this long is aborted (408) and its reservation released', defaultText: '30000', parse: (t) => parseInteger(t, 1) },
   { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', scope: 'server', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
   { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', scope: 'server', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },
+  { flag: '--worker-socket', env: 'MEMFD_POOL_WORKER_SOCKET', arg: 'PATH', key: 'workerSocket', scope: 'server', description: 'Unix socket where external workers (Python, C, any language) connect; same uid checks as the attach socket', defaultText: 'worker.sock beside the attach socket', parse: (t) => path.resolve(t) },
+  { flag: '--worker-token', env: 'MEMFD_POOL_WORKER_TOKEN', arg: 'SECRET', key: 'workerToken', scope: 'server', description: 'An external worker must send this in its hello', defaultText: 'none', parse: (t) => t },
+  { flag: '--kind-wait', env: 'MEMFD_POOL_KIND_WAIT', arg: 'MS', key: 'kindWaitMs', scope: 'server', description: 'When the last worker serving a kind leaves, its queued jobs wait this long for another, then fail NO_WORKER', defaultText: '30000', parse: (t) => parseInteger(t, 0) },
   { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', scope: 'server', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
   { flag: '--max-subscribers', env: 'MEMFD_POOL_MAX_SUBSCRIBERS', arg: 'N', key: 'maxSubscribers', scope: 'server', description: 'Event stream (/v1/events) subscribers at once; one more is closed with 1013', defaultText: '100', parse: (t) => parseInteger(t, 0, 100_000) },
   { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', scope: 'server', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },

@@ -56,6 +56,7 @@ export const HTTP_ERROR_CODES = {
 export const JOB_ERROR_CODES = {
   HANDLER_ERROR: 'The kind threw an error',
   WORKER_CRASHED: 'The worker process died while running the job (after its last attempt)',
+  NO_WORKER: 'No worker served the job\'s kind any more, and none came to serve it within the kind wait (--kind-wait)',
   TIMEOUT: 'The job ran longer than its timeoutMs',
   CANCELLED: 'The job was cancelled, or the pool shut down before it finished',
   OUTPUT_TOO_LARGE: 'An output would exceed the per-buffer maximum or the remaining quota',

@@ -5,6 +5,7 @@ import { constants as osConstants } from 'node:os'
 import pino from 'pino'
 import { buildApp } from './app'
 import { defaultAttachSocketPath } from './attach/socket-folder'
+import { defaultWorkerSocketPath } from './worker-socket/worker-socket-server'
 import { WORKER_DEFAULTS } from '../workers/worker-settings'
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config'
 import type { AppOptions } from './app'
@@ -40,6 +41,7 @@ export interface ConfiguredPoolOptions {
   kinds?: string[]
   heartbeatIntervalMs?: number
   heartbeatTimeoutMs?: number
+  kindWaitMs?: number
   worker: {
     cancelGraceMs?: number
     startedAfterMs?: number
@@ -68,6 +70,7 @@ export function poolOptionsFromConfig (config: ServerConfig): ConfiguredPoolOpti
     kinds: config.kindFiles,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    kindWaitMs: config.kindWaitMs,
     worker: defined({
       cancelGraceMs: config.cancelGraceMs,
       startedAfterMs: config.startedAfterMs,
@@ -80,6 +83,8 @@ export function poolOptionsFromConfig (config: ServerConfig): ConfiguredPoolOpti
 
 /** The app options a configuration gives (everything but the logger). */
 export function appOptionsFromConfig (config: ServerConfig): Omit<AppOptions, 'pool' | 'logger'> & { pool: ConfiguredPoolOptions, allowedHosts?: string[], bodyTimeoutMs?: number } {
+  const attachPath = config.attachSocket ?? defaultAttachSocketPath()
+  const allowedUids = [process.getuid?.() ?? 0, ...(config.attachAllowUids ?? [])]
   return defined({
     pool: poolOptionsFromConfig(config),
     token: config.token,
@@ -88,10 +93,12 @@ export function appOptionsFromConfig (config: ServerConfig): Omit<AppOptions, 'p
     events: config.maxSubscribers === undefined ? undefined : { maxSubscribers: config.maxSubscribers },
     allowedHosts: config.allowedHosts,
     bodyTimeoutMs: config.bodyTimeoutMs,
-    attach: {
-      path: config.attachSocket ?? defaultAttachSocketPath(),
-      allowedUids: [process.getuid?.() ?? 0, ...(config.attachAllowUids ?? [])]
-    }
+    attach: { path: attachPath, allowedUids },
+    workerSocket: defined({
+      path: config.workerSocket ?? defaultWorkerSocketPath(attachPath),
+      allowedUids,
+      token: config.workerToken
+    })
   })
 }
 

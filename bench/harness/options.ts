@@ -49,7 +49,8 @@ function list (arg: string, prefix: string): string[] {
   return arg.slice(prefix.length).split(',').map((s) => s.trim()).filter(Boolean)
 }
 
-export function parseOptions (argv: readonly string[], sectionNames: readonly string[]): BenchOptions {
+/** `defaultSections`: what a run without --only measures (every section but the optional ones). */
+export function parseOptions (argv: readonly string[], sectionNames: readonly string[], defaultSections: readonly string[] = sectionNames): BenchOptions {
   let quick = false
   let only: string[] | null = null
   let sizes: number[] | null = null
@@ -96,7 +97,7 @@ export function parseOptions (argv: readonly string[], sectionNames: readonly st
   return {
     quick,
     mode: quick ? 'quick' : 'full',
-    sections: only ?? [...sectionNames],
+    sections: only ?? [...defaultSections],
     sizes,
     chartFile,
     pin,

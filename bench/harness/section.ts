@@ -8,6 +8,8 @@ export interface Section<R = unknown> {
   name: string
   /** One line: what the section measures. */
   summary: string
+  /** Left out of a run that names no sections: measured only with --only (it needs python3). */
+  optional?: boolean
   /** Repetitions, sizes, durations… for this mode, as the results file records them. */
   settings (options: BenchOptions): object
   /** Sets up the targets, measures them alternating, prints the tables; resolves with every figure. */

@@ -5,7 +5,8 @@
 import type { Section } from '../harness/section'
 import { computeSection } from './compute'
 import { dispatchSection } from './dispatch'
+import { externalWorkerSection } from './external-worker'
 import { httpSection } from './http'
 import { latencySection } from './latency'
 
-export const SECTIONS: readonly Section[] = [dispatchSection, latencySection, computeSection, httpSection]
+export const SECTIONS: readonly Section[] = [dispatchSection, latencySection, computeSection, httpSection, externalWorkerSection]

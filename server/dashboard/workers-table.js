@@ -1,4 +1,5 @@
-// The workers table: one row per worker slot, in slot order (w0, w1, … w10).
+// The workers table: one row per worker slot, in slot order (w0, w1, … w10), then the external
+// workers (x0, x1, …: processes on the worker socket), each marked "external" with its name.
 import { element, setBadge, setText, stateBadge } from './dom.js'
 import { integer, show } from './formatting.js'
 import { dirty, state } from './state.js'
@@ -8,7 +9,8 @@ const view = tableView(
   '#workers',
   (id) => {
     const cells = {
-      id: element('td', { className: 'mono' }),
+      id: element('span', { className: 'mono' }),
+      origin: element('span', { className: 'worker-origin' }),
       pid: element('td', { className: 'mono' }),
       state: stateBadge(),
       threads: element('td', { className: 'num' }),
@@ -17,7 +19,7 @@ const view = tableView(
       restarts: element('td', { className: 'num' })
     }
     const tr = element('tr', {}, [
-      cells.id,
+      element('td', {}, [cells.id, cells.origin]),
       cells.pid,
       element('td', {}, [cells.state]),
       cells.threads,
@@ -33,6 +35,8 @@ const view = tableView(
     tr.dataset.pid = show(worker.pid)
     tr.dataset.state = show(worker.state)
     setText(cells.id, show(worker.id))
+    tr.dataset.external = worker.external ? 'true' : 'false'
+    setText(cells.origin, worker.external ? ` external${worker.name ? ` · ${worker.name}` : ''}` : '')
     setText(cells.pid, show(worker.pid))
     let label = worker.state
     if (worker.state === 'exited') {

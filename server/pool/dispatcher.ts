@@ -80,11 +80,18 @@ export class Dispatcher {
     return true
   }
 
+  /** Takes every queued job `matches` out of the queue, in order. */
+  removeWhere (matches: (record: JobRecord) => boolean): JobRecord[] {
+    const removed = this.#queue.filter(matches)
+    if (removed.length > 0) this.#queue = this.#queue.filter((record) => !matches(record))
+    return removed
+  }
+
   /** Empties the queue, handing back what was in it (the pool is closing). */
   drain (): JobRecord[] { return this.#queue.splice(0) }
 
   /**
-   * Sends queued jobs to workers until the head of the queue finds none. Re-entrant calls (a job
+   * Sends queued jobs to workers, in order, skipping those no worker takes now (see #pass). Re-entrant calls (a job
    * that fails while being sent finishes, which dispatches) run once the current pass is over, so
    * a pass never hands a worker more than its policy allows.
    */
@@ -124,18 +131,38 @@ export class Dispatcher {
     if (views.length === 0) return
     // Workers that serve a kind, worked out once per kind per pass.
     const serving = new Map<string, PassView[]>()
-    while (this.#queue.length > 0) {
-      const head = this.#queue[0]
-      let candidates = serving.get(head.info.kind)
-      if (candidates === undefined) {
-        candidates = views.filter((view) => view.target.serves(head.info.kind))
-        serving.set(head.info.kind, candidates)
+    // First come, first served, per kind and per worker: a job that waits keeps every later job
+    // of its kind waiting, and the workers it could have gone to are closed to later jobs in this
+    // pass (they will take it first once they have room). Jobs of other kinds still go to other
+    // workers: a kind that no live worker serves (its external worker left) holds nothing up.
+    const blockedKinds = new Set<string>()
+    const closed = new Set<PassView>()
+    const kept: JobRecord[] = []
+    let i = 0
+    for (; i < this.#queue.length && closed.size < views.length; i++) {
+      const record = this.#queue[i]
+      const kind = record.info.kind
+      if (blockedKinds.has(kind)) {
+        kept.push(record)
+        continue
       }
-      // First come, first served: a head that no worker takes now holds the queue, as before.
-      const chosen = this.#policy(head, candidates)
-      if (chosen === null) break
-      chosen.add(this.#queue.shift()!)
+      let candidates = serving.get(kind)
+      if (candidates === undefined) {
+        candidates = views.filter((view) => view.target.serves(kind))
+        serving.set(kind, candidates)
+      }
+      // Only workers no earlier waiting job wants: taking one of those would jump that job.
+      const open = closed.size === 0 ? candidates : candidates.filter((view) => !closed.has(view))
+      const chosen = this.#policy(record, open)
+      if (chosen === null) {
+        blockedKinds.add(kind)
+        for (const view of candidates) closed.add(view)
+        kept.push(record)
+        continue
+      }
+      chosen.add(record)
     }
+    if (kept.length !== i) this.#queue = i === this.#queue.length ? kept : kept.concat(this.#queue.slice(i))
     const returned: JobRecord[] = []
     for (const view of views) {
       if (view.records.length > 0) returned.push(...view.target.start(view.records))

@@ -17,9 +17,28 @@ import type { JobError, JobInfo, JobSpec, JobState, KindInfo, PoolEventType, Poo
 import { buildWorkerConfig } from './worker-config'
 import { WorkerLink, type JobOutcome, type LinkHost } from './worker-link'
 import { WorkerUpdates } from './worker-updates'
+import type { CloseReason, ExternalWorkerConnection, ExternalWorkerReport } from '../worker-socket/external-worker-connection'
+import type { WorkerSocketErrorCode } from '../worker-socket/protocol'
+
+/** The part of a kind report the engine reads (the registry checks the rest). */
+type NamedReport = { name?: unknown } | null
 
 const PROGRESS_EVENTS_PER_SECOND = 10
 const WORKER_UPDATES_PER_SECOND = 10
+/** An external worker: its connection on the worker socket (server/worker-socket/) and its link. */
+interface ExternalWorker {
+  connection: ExternalWorkerConnection
+  link: WorkerLink
+  startedAt: string
+  /** Its 'ready' was accepted: it was announced (worker.started) and took jobs. */
+  started: boolean
+}
+
+/** Why an external worker is disconnected (a worker-socket code, sent to it in 'refused'; not a job's error code). */
+function disconnect (code: WorkerSocketErrorCode, message: string): CloseReason { return { code, message } }
+/** The send error a link takes for "the channel is gone" (worker-link.ts CHANNEL_GONE). */
+const GONE = 'ERR_CHANNEL_CLOSED'
+
 /** The REST API's bound on timeoutMs (server/schemas/job.ts); the library agrees. */
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000
 
@@ -39,6 +58,12 @@ export class Engine {
   /** Each slot's current (or last) link. */
   #links = new Map<WorkerSlot, WorkerLink>()
   #slots = new Map<WorkerLink, WorkerSlot>()
+  /** External workers on the worker socket, by link, in the order they connected. */
+  #external = new Map<WorkerLink, ExternalWorker>()
+  /** Kinds the pool's own workers reported: an external worker may not serve one of these. */
+  #ownKinds = new Set<string>()
+  /** Kinds nobody serves any more, each with the timer that fails its queued jobs (NO_WORKER). */
+  #kindWaits = new Map<string, NodeJS.Timeout>()
   /** Jobs each slot has finished, across its restarts. */
   #jobsDone = new Map<string, number>()
   #everReady = new Set<string>()
@@ -66,6 +91,7 @@ export class Engine {
     this.store.on('buffer.holders', (info) => this.#emit('buffer.holders', { id: info.id, descriptors: info.descriptors }))
     this.store.on('buffer.deleted', (info) => {
       for (const link of this.#slots.keys()) link.forget(info.id)
+      for (const link of this.#external.keys()) link.forget(info.id)
       this.#emit('buffer.deleted', info)
     })
 
@@ -143,11 +169,11 @@ export class Engine {
     return {
       store: this.store,
       config: () => this.#config,
-      ready: (link, kinds) => this.kinds.register(link.id, kinds),
+      ready: (link, kinds) => this.#register(link, kinds),
       started: (link) => this.#onWorkerReady(link),
       failed: (link, message) => this.#onWorkerFailed(link, message),
-      unresponsive: (link) => this.#kill(link),
-      lost: (link) => this.#kill(link),
+      unresponsive: (link) => this.#kill(link, disconnect('UNRESPONSIVE', `No answer to the heartbeat for ${this.options.heartbeatTimeoutMs} ms`)),
+      lost: (link, reason) => this.#kill(link, disconnect('CHANNEL_LOST', reason)),
       jobSent: (record) => this.#onJobSent(record),
       jobFailed: (record, error) => this.#finish(record, 'failed', error),
       jobEnded: (record, outcome, runMs) => this.#onJobEnded(record, outcome, runMs),
@@ -159,12 +185,43 @@ export class Engine {
     }
   }
 
-  #kill (link: WorkerLink): void {
+  /** Stops a worker: our own process is killed (and replaced), an external one disconnected with `reason`. */
+  #kill (link: WorkerLink, reason: CloseReason): void {
+    const external = this.#external.get(link)
+    if (external !== undefined) {
+      external.connection.close(reason)
+      return
+    }
     const slot = this.#slots.get(link)
     if (slot !== undefined && this.#links.get(slot) === link) this.#supervisor.kill(slot, 'SIGKILL')
   }
 
+  /** A worker's reported kinds: registered, or why it is refused. */
+  #register (link: WorkerLink, reports: unknown): string | null {
+    const external = this.#external.has(link)
+    if (external && Array.isArray(reports)) {
+      for (const report of reports as NamedReport[]) {
+        const name = report?.name
+        if (typeof name === 'string' && this.#ownKinds.has(name)) return `kind ${name} is served by the pool's own workers; an external worker cannot take it over`
+      }
+    }
+    const refusal = this.kinds.register(link.id, reports)
+    if (refusal !== null) return refusal
+    // Accepted: every report has a valid string name (the registry checked).
+    for (const report of reports as Array<{ name: string }>) {
+      if (!external) this.#ownKinds.add(report.name)
+      // Served again: its queued jobs no longer wait for NO_WORKER.
+      const timer = this.#kindWaits.get(report.name)
+      if (timer !== undefined) clearTimeout(timer)
+      this.#kindWaits.delete(report.name)
+    }
+    return null
+  }
+
   #onWorkerReady (link: WorkerLink): void {
+    const external = this.#external.get(link)
+    // An external worker is dispatched to once it has been told it is accepted (#onExternalReady).
+    if (external !== undefined) return
     const slot = this.#slots.get(link)
     if (slot === undefined) return
     this.#dispatcher.addTarget(link)
@@ -176,6 +233,12 @@ export class Engine {
 
   /** A worker that cannot start, or was refused: it is not restarted in a loop, and a pool still starting fails. */
   #onWorkerFailed (link: WorkerLink, message: string): void {
+    const external = this.#external.get(link)
+    if (external !== undefined) {
+      // Refused at its handshake (its kinds): it is told why, and was never a worker of the pool.
+      external.connection.refuse('KIND_REFUSED', message)
+      return
+    }
     const slot = this.#slots.get(link)
     if (slot !== undefined) this.#supervisor.retire(slot)
     if (this.#everReady.size === this.#supervisor.slots.length) return
@@ -195,6 +258,15 @@ export class Engine {
     const how = hung
       ? `was killed after it stopped answering for ${this.options.heartbeatTimeoutMs} ms`
       : `exited with ${signal !== null ? `signal ${signal}` : `code ${code}`}`
+    this.#reclaim(link, `Worker ${slot.id} (pid ${slot.pid}) ${how}`)
+    this.#dispatcher.dispatch()
+  }
+
+  /**
+   * The jobs of a worker that is gone: retried on another worker per maxAttempts (a job being
+   * stopped ends as its stop said), else WORKER_CRASHED saying what happened (`what`).
+   */
+  #reclaim (link: WorkerLink, what: string): void {
     for (const record of link.close()) {
       if (record.stopping === 'CANCELLED') {
         this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'Cancelled; its worker was stopped' })
@@ -208,10 +280,110 @@ export class Engine {
         this.#dispatcher.pushFront([record])
         this.#emit('job.queued', this.jobs.snapshot(record))
       } else {
-        this.#finish(record, 'failed', { code: 'WORKER_CRASHED', message: `Worker ${slot.id} (pid ${slot.pid}) ${how} during attempt ${record.info.attempts} of ${record.info.maxAttempts}` })
+        this.#finish(record, 'failed', { code: 'WORKER_CRASHED', message: `${what} during attempt ${record.info.attempts} of ${record.info.maxAttempts}` })
       }
     }
+  }
+
+  // ---- external workers ------------------------------------------------------------------
+
+  /**
+   * Takes a worker welcomed on the worker socket: its 'ready' is decided once the pool's own
+   * workers have reported their kinds (so the built-in names are known), then it is dispatched
+   * to like any worker; its 'close' is handled like a process exit, without a restart.
+   */
+  addExternalWorker (connection: ExternalWorkerConnection): void {
+    if (this.#closed || connection.id === null) {
+      connection.close(disconnect('SHUTTING_DOWN', 'The pool is shutting down'))
+      return
+    }
+    const link = new WorkerLink(connection.id, {
+      get pid () { return connection.peer.pid },
+      send: (data, fds) => {
+        // false: the worker is gone (its 'close' follows); a throw (EMFILE) passes through.
+        if (!connection.send(data, fds)) throw Object.assign(new Error('The external worker is gone'), { code: GONE })
+      }
+    }, this.#host, {
+      capacity: 0,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs
+    })
+    const external: ExternalWorker = { connection, link, startedAt: new Date().toISOString(), started: false }
+    this.#external.set(link, external)
+    connection.on('ready', (report) => this.#onExternalReady(external, report))
+    connection.on('message', (message, fds) => link.handle(message, fds))
+    connection.on('close', (reason) => this.#onExternalClosed(external, reason))
+    this.#updates.touch(link.id)
+  }
+
+  #onExternalReady (external: ExternalWorker, report: ExternalWorkerReport): void {
+    const decide = (): void => {
+      if (external.connection.state !== 'reported') return
+      // A refusal goes through the host's failed(): KIND_REFUSED naming the kind.
+      external.link.declare(report.threads, report.kinds)
+      if (external.link.state !== 'ready') return
+      external.connection.accept(report.kinds.map((kind) => kind.name))
+      if (!external.connection.open) return // it left as it was accepted; its 'close' cleaned up
+      external.started = true
+      this.#dispatcher.addTarget(external.link)
+      this.#emit('worker.started', this.#externalInfo(external))
+      this.#updates.touch(external.link.id)
+      this.#dispatcher.dispatch()
+    }
+    // The pool's own workers first: their kinds are the built-ins an external worker may not take.
+    this.whenReady().then(decide, (err: Error) => external.connection.refuse('KIND_REFUSED', `The pool could not start: ${err.message}`))
+  }
+
+  #onExternalClosed (external: ExternalWorker, reason: CloseReason | null): void {
+    const link = external.link
+    if (this.#external.get(link) !== external) return
+    this.#external.delete(link)
+    this.#updates.cancel(link.id)
+    if (external.started) this.#emit('worker.exited', { ...this.#externalInfo(external), state: 'exited', running: 0, code: null, signal: null })
+    this.#dispatcher.removeTarget(link)
+    this.kinds.unregister(link.id)
+    // Kinds only it served are gone: new jobs of them are refused UNKNOWN_KIND, queued ones wait.
+    for (const kind of link.kinds) {
+      if (this.#ownKinds.has(kind) || !this.kinds.drop(kind)) continue
+      this.#awaitServer(kind)
+    }
+    const how = reason === null ? 'disconnected' : `was disconnected (${reason.code}: ${reason.message})`
+    this.#reclaim(link, `External worker ${link.id} (pid ${external.connection.peer.pid}) ${how}`)
+    this.#jobsDone.delete(link.id)
     this.#dispatcher.dispatch()
+  }
+
+  /** Queued jobs of a kind nobody serves fail NO_WORKER unless a worker serves it within kindWaitMs. */
+  #awaitServer (kind: string): void {
+    if (this.#kindWaits.has(kind)) return
+    const timer = setTimeout(() => {
+      this.#kindWaits.delete(kind)
+      if (this.kinds.served(kind)) return
+      for (const record of this.#dispatcher.removeWhere((r) => r.info.kind === kind)) {
+        this.#finish(record, 'failed', { code: 'NO_WORKER', message: `No worker served kind ${kind} within ${this.options.kindWaitMs} ms after its last one left` })
+      }
+    }, this.options.kindWaitMs)
+    timer.unref()
+    this.#kindWaits.set(kind, timer)
+  }
+
+  #externalInfo (external: ExternalWorker): WorkerInfo {
+    const link = external.link
+    const state: WorkerState = link.state === 'ready' || link.state === 'unresponsive'
+      ? link.state
+      : link.state === 'handshake' ? 'starting' : 'stopping'
+    return {
+      id: link.id,
+      pid: external.connection.peer.pid,
+      external: true,
+      name: external.connection.name,
+      state,
+      threads: link.capacity,
+      running: link.load,
+      jobsDone: this.#jobsDone.get(link.id) ?? 0,
+      startedAt: external.startedAt,
+      restarts: 0
+    }
   }
 
   #workerState (slot: WorkerSlot): WorkerState {
@@ -228,6 +400,8 @@ export class Engine {
     return {
       id: slot.id,
       pid: slot.pid,
+      external: false,
+      name: null,
       state: this.#workerState(slot),
       threads: link?.capacity ?? this.options.threadsPerWorker,
       running: live ? link?.load ?? 0 : 0,
@@ -238,12 +412,24 @@ export class Engine {
   }
 
   #announceWorker (id: string): void {
+    for (const external of this.#external.values()) {
+      if (external.link.id === id) {
+        this.#emit('worker.updated', this.#externalInfo(external))
+        return
+      }
+    }
     const slot = this.#supervisor.slots.find((s) => s.id === id)
     // Never after its worker.exited (until the slot's next process starts).
     if (slot !== undefined && slot.state !== 'exited') this.#emit('worker.updated', this.#workerInfo(slot))
   }
 
-  workers (): WorkerInfo[] { return this.#supervisor.slots.map((slot) => this.#workerInfo(slot)) }
+  /** The pool's own workers, then the external ones in the order they connected. */
+  workers (): WorkerInfo[] {
+    return [
+      ...this.#supervisor.slots.map((slot) => this.#workerInfo(slot)),
+      ...[...this.#external.values()].map((external) => this.#externalInfo(external))
+    ]
+  }
 
   workerPids (): number[] {
     return this.#supervisor.slots.map((s) => s.pid).filter((p): p is number => p !== null && p > 0)
@@ -307,7 +493,7 @@ export class Engine {
     // The worker terminates the thread after its own grace; if even that fails, the process goes.
     record.killTimer = setTimeout(() => {
       this.#log('warn', 'job would not stop; killing its worker', { job: record.info.id, worker: link.id, pid: link.pid })
-      this.#kill(link)
+      this.#kill(link, disconnect('CANCEL_IGNORED', `Job ${record.info.id} did not stop within ${this.options.killAfterMs} ms of its ${reason === 'TIMEOUT' ? 'timeout' : 'cancel'}`))
     }, this.options.killAfterMs)
   }
 
@@ -384,7 +570,7 @@ export class Engine {
 
   kindList (): KindInfo[] { return this.kinds.list() }
 
-  stats (attachSocket: string | null): PoolStats {
+  stats (attachSocket: string | null, workerSocket: string | null = null): PoolStats {
     let running = 0
     let ready = 0
     for (const slot of this.#supervisor.slots) {
@@ -392,6 +578,7 @@ export class Engine {
       if (link !== undefined && slot.state !== 'exited') running += link.load
       if (this.#workerState(slot) === 'ready') ready++
     }
+    for (const { link } of this.#external.values()) running += link.load
     return {
       workers: this.#supervisor.slots.length,
       workersReady: ready,
@@ -404,8 +591,24 @@ export class Engine {
       bytesInUse: this.store.bytesInUse,
       quotaBytes: this.store.maxMemoryBytes,
       maxBufferBytes: this.store.maxBufferBytes,
-      attachSocket
+      attachSocket,
+      workerSocket
     }
+  }
+
+  /** Asks every external worker to shut down, waits up to `graceMs` for it to hang up, then disconnects it. */
+  async #stopExternal (graceMs: number): Promise<void> {
+    const externals = [...this.#external.values()]
+    if (externals.length === 0) return
+    const gone = externals.map(({ connection }) => new Promise<void>((resolve) => {
+      if (connection.state === 'closed') resolve()
+      else connection.once('close', () => resolve())
+    }))
+    for (const { link } of externals) link.shutdown()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.all(gone), new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })])
+    clearTimeout(timer)
+    for (const { connection } of externals) connection.close(disconnect('SHUTTING_DOWN', 'The pool shut down'))
   }
 
   /**
@@ -429,7 +632,9 @@ export class Engine {
     clearTimeout(graceTimer)
     for (const record of this.jobs.running()) this.#stop(record, 'CANCELLED')
     await Promise.all(this.jobs.running().map((r) => this.jobs.wait(r.info.id, this.options.killAfterMs)))
-    await this.#supervisor.stop(this.options.killAfterMs)
+    await Promise.all([this.#supervisor.stop(this.options.killAfterMs), this.#stopExternal(this.options.killAfterMs)])
+    for (const timer of this.#kindWaits.values()) clearTimeout(timer)
+    this.#kindWaits.clear()
     // Any job still running lost its worker without a word: it was cancelled by the shutdown.
     for (const record of this.jobs.running()) this.#finish(record, 'cancelled', { code: 'CANCELLED', message: 'The pool shut down' })
     for (const record of inFlight) {

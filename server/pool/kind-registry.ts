@@ -105,6 +105,21 @@ export class KindRegistry {
     for (const entry of this.#kinds.values()) entry.servedBy.delete(workerId)
   }
 
+  /**
+   * Forgets a kind nobody serves (its last external worker left): a new job of it is refused
+   * UNKNOWN_KIND from now on, and another worker may report it differently. False when some
+   * worker still serves it (nothing is dropped then).
+   */
+  drop (name: string): boolean {
+    const entry = this.#kinds.get(name)
+    if (entry === undefined || entry.servedBy.size > 0) return false
+    this.#kinds.delete(name)
+    return true
+  }
+
+  /** Some live worker serves the kind. */
+  served (name: string): boolean { return (this.#kinds.get(name)?.servedBy.size ?? 0) > 0 }
+
   has (name: string): boolean { return this.#kinds.has(name) }
 
   /** The kind's input bounds; undefined for an unknown kind. */

@@ -38,6 +38,11 @@ export interface PoolOptions {
   heartbeatIntervalMs?: number
   /** A worker silent for this long is hung: it is killed and replaced, its jobs retried or failed (default 10 s). */
   heartbeatTimeoutMs?: number
+  /**
+   * A kind nobody serves any more (its last external worker left): its queued jobs wait this
+   * long for a worker to serve it again, then fail NO_WORKER (default 30 s).
+   */
+  kindWaitMs?: number
   /** Settings of the worker processes, sent to each in its 'config' message. */
   worker?: WorkerSettings
   /** Extra environment for worker processes. */
@@ -63,6 +68,7 @@ export interface ResolvedPoolOptions {
   killAfterMs: number
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
+  kindWaitMs: number
 }
 
 export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOptions {
@@ -79,6 +85,7 @@ export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOpti
     historySize: options.historySize ?? 1000,
     killAfterMs: options.killAfterMs ?? 3000,
     heartbeatIntervalMs: Math.max(1, options.heartbeatIntervalMs ?? 1000),
-    heartbeatTimeoutMs: Math.max(1, options.heartbeatTimeoutMs ?? 10_000)
+    heartbeatTimeoutMs: Math.max(1, options.heartbeatTimeoutMs ?? 10_000),
+    kindWaitMs: Math.max(0, options.kindWaitMs ?? 30_000)
   }
 }

@@ -11,6 +11,7 @@
 // This class is the public face only (as piscina's Piscina over its #pool): every call goes to
 // the private engine (engine.ts) and the parts it wires.
 import { EventEmitter } from 'node:events'
+import type { ExternalWorkerConnection } from '../worker-socket/external-worker-connection'
 import type { BufferStore } from './buffer-store'
 import { Engine } from './engine'
 import { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
@@ -23,6 +24,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   readonly options: ResolvedPoolOptions
   readonly store: BufferStore
   attachSocket: string | null
+  /** The worker socket's path, when one is served (server/plugins/worker-socket.ts). */
+  workerSocket: string | null = null
   #engine: Engine
   #statsTimer: NodeJS.Timeout
 
@@ -90,7 +93,14 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   workers (): WorkerInfo[] { return this.#engine.workers() }
 
-  stats (): PoolStats { return this.#engine.stats(this.attachSocket) }
+  stats (): PoolStats { return this.#engine.stats(this.attachSocket, this.workerSocket) }
+
+  /**
+   * Serves jobs through an external worker welcomed on a worker socket (server/worker-socket/):
+   * its declared kinds are checked against the registry, then it is dispatched to like the pool's
+   * own workers; its disconnect is handled like a worker's exit (no restart: it reconnects).
+   */
+  addExternalWorker (connection: ExternalWorkerConnection): void { this.#engine.addExternalWorker(connection) }
 
   /** The worker processes' ids (tests and the attach socket use them). */
   workerPids (): number[] { return this.#engine.workerPids() }

@@ -145,6 +145,15 @@ export class WorkerLink implements DispatchTarget {
     this.#becomeReady(threads, message.kinds, true)
   }
 
+  /**
+   * A worker whose handshake was done by its transport (an external worker on the worker socket:
+   * server/worker-socket/) declares its threads and kinds here, as its 'ready' would.
+   */
+  declare (threads: number, kinds: unknown): void {
+    if (this.#state !== 'handshake') return
+    this.#becomeReady(threads, kinds, true)
+  }
+
   #becomeReady (threads: number, kinds: unknown, heartbeat: boolean): void {
     const refusal = this.#host.ready(this, kinds)
     if (refusal !== null) {

@@ -13,5 +13,6 @@ export const PoolSchema = Type.Object({
   bytesInUse: Type.Integer({ minimum: 0 }),
   quotaBytes: Type.Integer({ minimum: 0 }),
   maxBufferBytes: Type.Integer({ minimum: 0 }),
-  attachSocket: Type.Union([Type.String(), Type.Null()])
+  attachSocket: Type.Union([Type.String(), Type.Null()]),
+  workerSocket: Type.Union([Type.String(), Type.Null()], { description: 'Where external workers connect (docs/worker-protocol.md); null when not served' })
 }, { $id: 'Pool', additionalProperties: false })

@@ -6,6 +6,8 @@ import { stringEnum } from './string-enum'
 export const WorkerSchema = Type.Object({
   id: Type.String(),
   pid: Type.Union([Type.Integer(), Type.Null()]),
+  external: Type.Boolean({ description: 'An external worker on the worker socket (docs/worker-protocol.md); its pid is from SO_PEERCRED' }),
+  name: Type.Union([Type.String(), Type.Null()], { description: 'The name an external worker gave in its hello; null for the pool\'s own workers' }),
   state: stringEnum(['starting', 'ready', 'unresponsive', 'stopping', 'exited']),
   threads: Type.Integer({ minimum: 0 }),
   running: Type.Integer({ minimum: 0 }),
@@ -14,4 +16,4 @@ export const WorkerSchema = Type.Object({
   restarts: Type.Integer({ minimum: 0 })
 }, { $id: 'Worker', additionalProperties: false })
 
-export const WorkerList = Type.Object({ workers: Type.Array(ref(WorkerSchema)) }, { additionalProperties: false, description: 'The worker processes' })
+export const WorkerList = Type.Object({ workers: Type.Array(ref(WorkerSchema)) }, { additionalProperties: false, description: 'The worker processes: the pool\'s own, then external workers' })

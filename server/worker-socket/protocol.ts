@@ -50,7 +50,10 @@ export const WORKER_SOCKET_ERROR_CODES = {
   HANDSHAKE_TIMEOUT: 'The worker did not complete its handshake in time',
   KIND_REFUSED: 'The server will not take a kind the worker declared',
   PROTOCOL_ERROR: 'The worker broke the protocol',
-  SHUTTING_DOWN: 'The server is closing'
+  SHUTTING_DOWN: 'The server is closing',
+  UNRESPONSIVE: 'The worker answered no ping within the heartbeat timeout',
+  CANCEL_IGNORED: 'A job was cancelled or timed out and the worker did not end it within the kill grace',
+  CHANNEL_LOST: 'A message could not be delivered to the worker'
 } as const
 
 export type WorkerSocketErrorCode = keyof typeof WORKER_SOCKET_ERROR_CODES

@@ -109,6 +109,18 @@ export class WorkerSocketServer extends EventEmitter<WorkerSocketServerEvents> {
   }
 
   /**
+   * Stops listening and removes the socket file. Connections not yet welcomed are closed; those
+   * handed on ('connection') stay open: their owner (the pool) ends them as it closes.
+   */
+  stopListening (): void {
+    this.#listener?.close()
+    this.#listener = null
+    for (const connection of [...this.#connections]) {
+      if (connection.state === 'hello') connection.close({ code: 'SHUTTING_DOWN', message: 'The server is closing' })
+    }
+  }
+
+  /**
    * Stops listening, removes the socket file and closes every connection: each emits 'close'
    * (reason SHUTTING_DOWN), so whoever dispatches fails or requeues the jobs it had sent.
    */

@@ -6,13 +6,17 @@
 // to test-artifacts/dashboard.png (not committed).
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import request from 'supertest'
+import { run } from '../helpers/attach'
 import { openEvents } from '../helpers/event-stream'
 import { portOf, startApp } from '../helpers/server-app'
+import { C_WORKER_SOURCE, exited } from '../helpers/worker-socket'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts')
@@ -185,4 +189,30 @@ test('past the subscriber limit the page says it was refused, and why', { skip }
   await page.goto(`http://127.0.0.1:${portOf(app)}/`)
   await page.waitForFunction('/refused by the server: too many subscribers/.test(document.getElementById("connection-detail").textContent)')
   assert.equal(await page.getAttribute('#connection', 'data-state'), 'connecting')
+})
+
+test('an external worker (the C example on the worker socket) appears live, marked external with its name, and leaves', { skip, timeout: 60_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-dashboard-external-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const socketPath = path.join(dir, 'run', 'worker.sock')
+  const app = await startApp({ workerSocket: { path: socketPath } })
+  t.after(() => app.close())
+  const binary = path.join(dir, 'c-worker')
+  const cc = await run('cc', ['-O2', '-o', binary, C_WORKER_SOURCE])
+  assert.equal(cc.code, 0, cc.stderr)
+  const { page, errors } = await openPage(t)
+  await page.goto(`http://127.0.0.1:${portOf(app)}/`)
+  await page.waitForSelector('#connection[data-state="live"]')
+  await showsWorkerPids(page, app)
+
+  const child = spawn(binary, [socketPath], { stdio: 'ignore' })
+  t.after(async () => { child.kill('SIGKILL'); await exited(child) })
+  const row = await page.waitForSelector(`#workers tbody tr[data-pid="${child.pid}"][data-external="true"][data-state="ready"]`)
+  assert.match(await row.innerText(), /x\d+\s*external · c-worker/)
+  // The pool's own worker is not marked.
+  const own = app.pool.workers().find((w) => !w.external)!
+  await page.waitForSelector(`#workers tbody tr[data-pid="${own.pid}"][data-external="false"]`)
+  child.kill('SIGKILL')
+  await page.waitForSelector(`#workers tbody tr[data-pid="${child.pid}"][data-state="exited"]`)
+  assert.deepEqual(errors, [])
 })

@@ -68,15 +68,49 @@ test('a worker that does not serve a kind gets none of its jobs; one not accepti
   assert.deepEqual(c.calls, [])
 })
 
-test('the head of the queue holds it while no worker serves its kind (first come, first served)', () => {
+test('a head whose kind no live worker serves does not hold the queue: later jobs of served kinds go', () => {
   const dispatcher = new Dispatcher(new FixedPrefetch(0))
   const a = new FakeTarget('a', 4, ['x'])
   dispatcher.addTarget(a)
-  dispatcher.push(job('nobody'))
-  dispatcher.push(job('x'))
+  const [n1, x1, n2, x2] = [job('nobody'), job('x'), job('nobody'), job('x')]
+  for (const j of [n1, x1, n2, x2]) dispatcher.push(j)
   dispatcher.dispatch()
-  assert.deepEqual(a.calls, [])
-  assert.equal(dispatcher.queueDepth, 2)
+  assert.deepEqual(a.calls, [[x1.info.id, x2.info.id]])
+  assert.equal(dispatcher.queueDepth, 2, 'the unserved ones wait, in order')
+  // A worker for the kind comes: they leave in their order.
+  const b = new FakeTarget('b', 4, ['nobody'])
+  dispatcher.addTarget(b)
+  dispatcher.dispatch()
+  assert.deepEqual(b.calls, [[n1.info.id, n2.info.id]])
+  assert.equal(dispatcher.queueDepth, 0)
+})
+
+test('skipping keeps FIFO per kind and per worker: a waiting job is not jumped by a later one for the same workers', () => {
+  const dispatcher = new Dispatcher(new FixedPrefetch(0))
+  const shared = new FakeTarget('shared', 1, ['x', 'y'])
+  const other = new FakeTarget('other', 1, ['z'])
+  dispatcher.addTarget(shared)
+  dispatcher.addTarget(other)
+  const [x1, x2, y1, z1] = [job('x'), job('x'), job('y'), job('z')]
+  for (const j of [x1, x2, y1, z1]) dispatcher.push(j)
+  dispatcher.dispatch()
+  // x1 fills `shared`; x2 waits for it, so y1 (which only `shared` serves) may not jump x2; z1 goes elsewhere.
+  assert.deepEqual(shared.calls, [[x1.info.id]])
+  assert.deepEqual(other.calls, [[z1.info.id]])
+  shared.held.shift()
+  dispatcher.dispatch()
+  assert.deepEqual(shared.calls[1], [x2.info.id], 'x2 before y1: they arrived in that order')
+  shared.held.shift()
+  dispatcher.dispatch()
+  assert.deepEqual(shared.calls[2], [y1.info.id])
+})
+
+test('removeWhere takes matching queued jobs out in order and leaves the rest', () => {
+  const dispatcher = new Dispatcher(new FixedPrefetch(0))
+  const [a1, b1, a2] = [job('a'), job('b'), job('a')]
+  for (const j of [a1, b1, a2]) dispatcher.push(j)
+  assert.deepEqual(dispatcher.removeWhere((r) => r.info.kind === 'a'), [a1, a2])
+  assert.equal(dispatcher.queueDepth, 1)
 })
 
 test('jobs a worker gives back (it is going away) go to the others, first', () => {

@@ -60,6 +60,6 @@ test('worker.updated: coalesced to at most 10 a second per worker, ending with t
       assert.ok(gap >= 95, `worker ${id}: updates ${i - 1} and ${i} only ${gap} ms apart`)
     }
     assert.ok(updates.length < total / 4, `worker ${id}: ${updates.length} updates for ${total} jobs`)
-    assert.deepEqual(Object.keys(updates[0].info).sort(), ['id', 'jobsDone', 'pid', 'restarts', 'running', 'startedAt', 'state', 'threads'])
+    assert.deepEqual(Object.keys(updates[0].info).sort(), ['external', 'id', 'jobsDone', 'name', 'pid', 'restarts', 'running', 'startedAt', 'state', 'threads'])
   }
 })

@@ -113,3 +113,18 @@ test('list(): what pool.kinds() shows, with who serves each kind', () => {
   assert.equal(registry.maxOutputs('free'), 1)
   assert.deepEqual(registry.inputs('free'), { min: 0, max: 2 })
 })
+
+test('drop forgets only a kind nobody serves: then it is unknown, and may be reported anew with another schema', () => {
+  const registry = new KindRegistry()
+  assert.equal(registry.register('x0', [report('ext', { type: 'object', properties: { v: { type: 'integer' } } })]), null)
+  assert.equal(registry.served('ext'), true)
+  assert.equal(registry.drop('ext'), false, 'x0 still serves it')
+  registry.unregister('x0')
+  assert.equal(registry.served('ext'), false)
+  assert.equal(registry.has('ext'), true, 'unregistering alone keeps it known (a restarting worker)')
+  assert.equal(registry.drop('ext'), true)
+  assert.equal(registry.has('ext'), false)
+  assert.throws(() => registry.validate('ext', {}), { code: 'UNKNOWN_KIND' })
+  assert.equal(registry.register('x1', [report('ext', { type: 'object', properties: { v: { type: 'string' } } })]), null)
+  assert.deepEqual(registry.list().find((k) => k.name === 'ext')?.servedBy, ['x1'])
+})
