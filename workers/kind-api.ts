@@ -54,6 +54,8 @@ export interface JobKind<P = any> {
   readonly description?: string
   /** How many input buffer ids a job of this kind takes. */
   readonly inputs?: { readonly min: number, readonly max: number }
+  /** How many output buffers a job of this kind makes (pipelines check `{step, output}` against it). */
+  readonly outputs?: { readonly min: number, readonly max: number }
   /** TypeBox schema of `params`; omitted means "no params" (any object accepted). */
   readonly params?: TSchema
   /** Runs one job. The returned object (JSON-serialisable, small) is the job's `result`. */

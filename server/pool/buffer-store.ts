@@ -10,11 +10,21 @@ import fs from 'node:fs'
 import * as native from '../../native'
 import { newId, newToken } from './ids'
 import { PoolError } from './pool-error'
-import type { BufferInfo, DescriptorHolder } from './types'
+import type { BufferDeleteReason, BufferInfo, BufferLineage, DescriptorHolder } from './types'
 
 /** A Buffer cannot be longer than this on Node 20 (buffer.constants.MAX_LENGTH), and the
  * server reads and writes a buffer through one mapping. */
 export const MAX_MAPPABLE_BYTES = 4 * 1024 ** 3
+
+/** The longest ttl a buffer may have: what one Node timer can wait (about 24.8 days). */
+export const MAX_TTL_MS = 2 ** 31 - 1
+
+/** Refuses a ttl that is not a whole number of milliseconds a timer can wait. */
+export function checkTtl (ttlMs: unknown, what = 'ttlMs'): void {
+  if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1 || (ttlMs as number) > MAX_TTL_MS) {
+    throw new PoolError('INVALID_PARAMS', `${what} must be an integer from 1 to ${MAX_TTL_MS} (milliseconds)`)
+  }
+}
 
 export interface BufferStoreOptions {
   maxMemoryBytes: number
@@ -36,6 +46,17 @@ interface BufferRecord {
   leases: number
   deleted: boolean
   holders: Map<object, DescriptorHolder>
+  producedBy: BufferLineage | null
+  expiresAt: string | null
+  expiryTimer: NodeJS.Timeout | null
+}
+
+/** Lifecycle settings of a new buffer. */
+export interface BufferLifecycle {
+  /** Deleted on its own (as delete() does) this long after creation. */
+  ttlMs?: number
+  /** The job (and pipeline step) that made it. */
+  producedBy?: BufferLineage | null
 }
 
 /** Keeps a buffer's memory alive (a running job, a download in flight) until released. */
@@ -61,7 +82,7 @@ export interface BufferLease {
 export interface BufferStoreEvents {
   'buffer.created': [BufferInfo]
   'buffer.sealed': [BufferInfo]
-  'buffer.deleted': [{ id: string, name: string }]
+  'buffer.deleted': [{ id: string, name: string, reason: BufferDeleteReason }]
 }
 
 /** Seals that make a memfd immutable for readers: no resize, no writes. */
@@ -116,7 +137,8 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   }
 
   /** A new zero-filled, writable buffer; its memory is reserved now so writes cannot SIGBUS later. */
-  create (spec: { size: number, name?: string }): BufferInfo {
+  create (spec: { size: number, name?: string } & BufferLifecycle): BufferInfo {
+    if (spec.ttlMs !== undefined) checkTtl(spec.ttlMs)
     this.#checkSize(spec.size)
     const id = newId('buf')
     const fd = native.memfdCreate(`memfd-pool:${id}`)
@@ -135,7 +157,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       }
       throw err
     }
-    return this.#add(id, fd, spec.size, spec.name ?? id, false)
+    return this.#add(id, fd, spec.size, spec.name ?? id, false, spec)
   }
 
   /**
@@ -143,10 +165,11 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
    * buffer. The store owns `fd` from this call on, and closes it when it refuses it: it must be
    * a memfd carrying shrink, grow and a write seal, and fit the limits.
    */
-  adopt (fd: number, spec: { name?: string } = {}): BufferInfo {
+  adopt (fd: number, spec: { name?: string } & BufferLifecycle = {}): BufferInfo {
     let size: number
     let readOnly: number
     try {
+      if (spec.ttlMs !== undefined) checkTtl(spec.ttlMs)
       let seals: native.SealName[]
       try {
         seals = native.getSeals(fd)
@@ -168,10 +191,11 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       throw err
     }
     native.close(fd)
-    return this.#add(newId('buf'), readOnly, size, spec.name ?? '', true)
+    return this.#add(newId('buf'), readOnly, size, spec.name ?? '', true, spec)
   }
 
-  #add (id: string, fd: number, size: number, name: string, sealed: boolean): BufferInfo {
+  #add (id: string, fd: number, size: number, name: string, sealed: boolean, lifecycle: BufferLifecycle): BufferInfo {
+    const now = Date.now()
     const record: BufferRecord = {
       id,
       name: name === '' ? id : name,
@@ -179,12 +203,22 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       fd,
       generation: this.#nextGeneration++,
       sealed,
-      createdAt: new Date().toISOString(),
+      createdAt: new Date(now).toISOString(),
       attachToken: newToken(),
       map: null,
       leases: 0,
       deleted: false,
-      holders: new Map()
+      holders: new Map(),
+      producedBy: lifecycle.producedBy ?? null,
+      expiresAt: lifecycle.ttlMs === undefined ? null : new Date(now + lifecycle.ttlMs).toISOString(),
+      expiryTimer: null
+    }
+    if (lifecycle.ttlMs !== undefined) {
+      // Unref'd: a pending expiry must not keep a library user's process alive.
+      record.expiryTimer = setTimeout(() => {
+        record.expiryTimer = null
+        if (!record.deleted) this.delete(record.id, 'expired')
+      }, lifecycle.ttlMs).unref()
     }
     this.#records.set(id, record)
     this.#visible.set(id, record)
@@ -209,7 +243,9 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       state: record.sealed ? 'sealed' : 'writable',
       createdAt: record.createdAt,
       attachToken: record.attachToken,
-      descriptors: [{ pid: process.pid, fd: record.fd, role: 'server' }, ...record.holders.values()]
+      descriptors: [{ pid: process.pid, fd: record.fd, role: 'server' }, ...record.holders.values()],
+      producedBy: record.producedBy === null ? null : { ...record.producedBy },
+      expiresAt: record.expiresAt
     }
   }
 
@@ -284,11 +320,13 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   }
 
   /** Hides the buffer now; its memory is freed once no lease holds it. */
-  delete (id: string): void {
+  delete (id: string, reason: BufferDeleteReason = 'deleted'): void {
     const record = this.#lookup(id)
     record.deleted = true
+    if (record.expiryTimer !== null) clearTimeout(record.expiryTimer)
+    record.expiryTimer = null
     this.#visible.delete(id)
-    this.emit('buffer.deleted', { id: record.id, name: record.name })
+    this.emit('buffer.deleted', { id: record.id, name: record.name, reason })
     if (record.leases === 0) this.#free(record)
   }
 
@@ -354,6 +392,8 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   /** Frees every buffer (leases are ignored): the store's owner is shutting down. */
   closeAll (): void {
     for (const record of [...this.#records.values()]) {
+      if (record.expiryTimer !== null) clearTimeout(record.expiryTimer)
+      record.expiryTimer = null
       this.#visible.delete(record.id)
       this.#free(record)
     }

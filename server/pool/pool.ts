@@ -15,7 +15,8 @@ import * as native from '../../native'
 import type { JobKind } from '../../workers/kind-api'
 import { loadKinds } from '../../workers/kind-loader'
 import { encode, packBatches, type WorkerMessage } from '../../workers/protocol'
-import { BufferStore, type BufferLease } from './buffer-store'
+import { BufferStore, checkTtl, type BufferLease } from './buffer-store'
+import { createPipelines, type PipelineInfo, type PipelineSpec, type Pipelines } from '../pipelines'
 import { newId } from './ids'
 import { PoolError } from './pool-error'
 import { Supervisor, type WorkerSlot } from './supervisor'
@@ -59,6 +60,8 @@ export interface PoolOptions {
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void }
   /** The attach socket's path, when one is served (reported in stats). */
   attachSocket?: string | null
+  /** Job outputs expire (are deleted) this long after they are made, unless a job says otherwise (default: never). */
+  outputTtlMs?: number | null
 }
 
 export interface ResolvedPoolOptions {
@@ -71,6 +74,7 @@ export interface ResolvedPoolOptions {
   kindsDir: string | null
   historySize: number
   killAfterMs: number
+  outputTtlMs: number | null
 }
 
 const TERMINAL: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled'])
@@ -81,6 +85,8 @@ const SHORT_RUN_SAMPLES = 8
 /** `prefetch: 'auto'`: short jobs sent to a worker ahead of its threads (measured best for no-ops). */
 export const AUTO_PREFETCH = 16
 const PROGRESS_EVENTS_PER_SECOND = 10
+/** Outputs of a kind that does not declare how many it makes. */
+const DEFAULT_KIND_OUTPUTS = { min: 0, max: 256 }
 
 interface JobRecord {
   info: JobInfo
@@ -93,6 +99,8 @@ interface JobRecord {
   removeHolders: Array<() => void>
   waiters: Array<() => void>
   lastProgressEvent: number
+  /** Ttl of the job's outputs (null: they do not expire). */
+  outputTtlMs: number | null
 }
 
 /** How long a kind's jobs run on their thread: an exponentially weighted mean. */
@@ -109,7 +117,8 @@ export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOpti
     maxQueue: options.maxQueue ?? 10_000,
     kindsDir: options.kindsDir ?? null,
     historySize: options.historySize ?? 1000,
-    killAfterMs: options.killAfterMs ?? 3000
+    killAfterMs: options.killAfterMs ?? 3000,
+    outputTtlMs: options.outputTtlMs ?? null
   }
 }
 
@@ -139,6 +148,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   constructor (options: PoolOptions = {}) {
     super()
     this.options = resolvePoolOptions(options)
+    if (this.options.outputTtlMs !== null) checkTtl(this.options.outputTtlMs, 'outputTtlMs')
     this.attachSocket = options.attachSocket ?? null
     this.#logger = options.logger
     this.#kinds = loadKinds(this.options.kindsDir)
@@ -205,6 +215,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     if (spec.timeoutMs !== undefined && (!Number.isSafeInteger(spec.timeoutMs) || spec.timeoutMs < 1)) {
       throw new PoolError('INVALID_PARAMS', 'timeoutMs must be a positive integer')
     }
+    if (spec.outputTtlMs !== undefined && spec.outputTtlMs !== null) checkTtl(spec.outputTtlMs, 'outputTtlMs')
     const maxAttempts = spec.maxAttempts ?? 1
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
       throw new PoolError('INVALID_PARAMS', 'maxAttempts must be an integer from 1 to 10')
@@ -231,7 +242,9 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
         progress: 0,
         queuedAt: new Date().toISOString(),
         startedAt: null,
-        finishedAt: null
+        finishedAt: null,
+        pipeline: typeof spec.pipeline === 'string' ? spec.pipeline : null,
+        step: typeof spec.step === 'string' ? spec.step : null
       },
       leases,
       slot: null,
@@ -240,7 +253,8 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       killTimer: null,
       removeHolders: [],
       waiters: [],
-      lastProgressEvent: 0
+      lastProgressEvent: 0,
+      outputTtlMs: spec.outputTtlMs === undefined ? this.options.outputTtlMs : spec.outputTtlMs
     }
     this.#jobs.set(record.info.id, record)
     this.#queue.push(record)
@@ -553,7 +567,12 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     const adopted: string[] = []
     for (let i = 0; i < fds.length; i++) {
       try {
-        adopted.push(this.store.adopt(fds[i], { name: `${record.info.id}-out${i}` }).id)
+        const info = record.info
+        adopted.push(this.store.adopt(fds[i], {
+          name: `${info.id}-out${i}`,
+          producedBy: info.pipeline === null ? { job: info.id } : { job: info.id, pipeline: info.pipeline, step: info.step ?? undefined },
+          ttlMs: record.outputTtlMs ?? undefined
+        }).id)
       } catch (err) {
         for (const fd of fds.slice(i + 1)) native.close(fd)
         for (const id of adopted) this.store.delete(id)
@@ -626,6 +645,19 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
     else this.#dispatch()
   }
 
+  // ---- pipelines (server/pipelines/, built over this class's public methods) ---------------
+
+  #pipelines: Pipelines | null = null
+
+  /** The pool's pipeline table, made on first use. */
+  get pipelines (): Pipelines {
+    if (this.#pipelines === null) this.#pipelines = createPipelines(this)
+    return this.#pipelines
+  }
+
+  /** Validates and starts a pipeline of jobs (see server/pipelines/); returns it at once. */
+  pipeline (spec: PipelineSpec): PipelineInfo { return this.pipelines.create(spec) }
+
   // ---- status ----------------------------------------------------------------------------
 
   workers (): WorkerInfo[] { return this.#supervisor.info() }
@@ -635,6 +667,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
       name: kind.name,
       description: kind.description ?? '',
       inputs: { min: kind.inputs?.min ?? 0, max: kind.inputs?.max ?? 16 },
+      outputs: { min: kind.outputs?.min ?? DEFAULT_KIND_OUTPUTS.min, max: kind.outputs?.max ?? DEFAULT_KIND_OUTPUTS.max },
       params: kind.params ?? { type: 'object' }
     }))
   }

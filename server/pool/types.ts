@@ -21,7 +21,20 @@ export interface BufferInfo {
   /** A capability for the attach socket: whoever has it may map this buffer. */
   attachToken: string
   descriptors: DescriptorHolder[]
+  /** The job (and pipeline step) whose output this is; null for uploads and registrations. */
+  producedBy: BufferLineage | null
+  /** When the buffer is deleted on its own (a ttl); null: never. */
+  expiresAt: string | null
 }
+
+export interface BufferLineage {
+  job: string
+  pipeline?: string
+  step?: string
+}
+
+/** Why a buffer went: a DELETE (or the library's store.delete), or its ttl ran out. */
+export type BufferDeleteReason = 'deleted' | 'expired'
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 
@@ -47,6 +60,9 @@ export interface JobInfo {
   queuedAt: string
   startedAt: string | null
   finishedAt: string | null
+  /** The pipeline and step this job runs for; null outside pipelines. */
+  pipeline: string | null
+  step: string | null
 }
 
 export interface JobSpec {
@@ -57,6 +73,12 @@ export interface JobSpec {
   timeoutMs?: number
   /** Attempts when a worker dies under the job (default 1: no retry). */
   maxAttempts?: number
+  /** Set by pipelines: the pipeline and step the job runs for. */
+  pipeline?: string
+  step?: string
+  /** The outputs expire (are deleted) this long after they are made; null: never, whatever the
+   * pool's default (PoolOptions.outputTtlMs). */
+  outputTtlMs?: number | null
 }
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited'
@@ -76,6 +98,8 @@ export interface KindInfo {
   name: string
   description: string
   inputs: { min: number, max: number }
+  /** How many output buffers a job of the kind may produce. */
+  outputs: { min: number, max: number }
   params: unknown
 }
 
@@ -100,6 +124,7 @@ export type PoolEventType =
   | 'job.queued' | 'job.started' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled'
   | 'worker.started' | 'worker.exited'
   | 'pool.stats'
+  | 'pipeline.created' | 'pipeline.step' | 'pipeline.succeeded' | 'pipeline.failed' | 'pipeline.cancelled'
 
 export interface PoolEvent {
   type: PoolEventType

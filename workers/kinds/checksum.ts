@@ -39,6 +39,7 @@ export const checksumKind: JobKind<Static<typeof ChecksumParams>> = {
   description: 'Hashes one input, or the byte range `offset`..`offset+length` of it. ' +
     'Result: {algorithm, digest (lowercase hex; crc32 as 8 digits), bytes}.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 0, max: 0 },
   params: ChecksumParams,
   async run (ctx) {
     const input = ctx.inputs[0]

@@ -73,6 +73,7 @@ export const fillKind: JobKind<Static<typeof FillParams>> = {
   description: 'Creates a buffer of `size` bytes filled with zeros, one byte value, or seeded ' +
     'pseudo-random bytes; for generating test data. Result: {size, pattern}.',
   inputs: { min: 0, max: 0 },
+  outputs: { min: 1, max: 1 },
   params: FillParams,
   async run (ctx) {
     const { size, pattern = 'zero', byte, seed = 0 } = ctx.params

@@ -24,6 +24,7 @@ export const gunzipKind: JobKind<Static<typeof GunzipParams>> = {
   description: 'Decompresses one gzip input (concatenated members allowed) into a new buffer. ' +
     'Result: {bytesIn, bytesOut}.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 1, max: 1 },
   params: GunzipParams,
   async run (ctx) {
     // Without a limit, still stop at the largest Buffer Node can hold rather than exhaust memory.

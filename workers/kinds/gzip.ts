@@ -16,6 +16,7 @@ export const gzipKind: JobKind<Static<typeof GzipParams>> = {
   name: 'gzip',
   description: 'Compresses one input into a new gzip (RFC 1952) buffer. Result: {bytesIn, bytesOut}.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 1, max: 1 },
   params: GzipParams,
   async run (ctx) {
     const gzip = createGzip({ ...zlibStreamOptions, level: ctx.params.level ?? 6 })

@@ -8,6 +8,7 @@ export const noopKind: JobKind<Static<typeof NoopParams>> = {
   description: 'Does nothing and returns {}. Measures the pool\'s own per-job cost, with or without ' +
     'inputs mapped into the worker.',
   inputs: { min: 0, max: 16 },
+  outputs: { min: 0, max: 0 },
   params: NoopParams,
   run () {
     return {}

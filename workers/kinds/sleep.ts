@@ -17,6 +17,7 @@ export const sleepKind: JobKind<Static<typeof SleepParams>> = {
   description: 'Waits `ms` milliseconds without using CPU, reporting progress; stops at once when ' +
     'cancelled. For testing timeouts, cancellation and queueing. Result: {sleptMs}.',
   inputs: { min: 0, max: 0 },
+  outputs: { min: 0, max: 0 },
   params: SleepParams,
   async run (ctx) {
     const { ms } = ctx.params

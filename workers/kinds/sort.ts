@@ -16,6 +16,7 @@ export const sortKind: JobKind<Static<typeof SortParams>> = {
   description: 'Sorts one input of little-endian numbers into a new buffer of the same length; inputs of 16 MiB ' +
     'and more are sorted in slices on several threads and merged. Result: {count, threads}.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 1, max: 1 },
   params: SortParams,
   async run (ctx) {
     const input = ctx.inputs[0]

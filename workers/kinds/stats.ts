@@ -44,6 +44,7 @@ export const statsKind: JobKind<Static<typeof StatsParams>> = {
   description: 'Summarises one input of little-endian numbers. Result: {count, min, max, sum, mean}; ' +
     'min, max and mean are null for an empty input, and NaN or infinite values come out as null in JSON.',
   inputs: { min: 1, max: 1 },
+  outputs: { min: 0, max: 0 },
   params: StatsParams,
   async run (ctx) {
     const input = ctx.inputs[0]
