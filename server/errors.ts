@@ -14,6 +14,7 @@ export const ERRORS = {
   BUFFER_SEALED: { status: 409, message: 'The buffer is sealed; its bytes can no longer change' },
   BUFFER_NOT_SEALED: { status: 409, message: 'Jobs read only sealed buffers; seal the input first' },
   JOB_FINISHED: { status: 409, message: 'The job has already finished' },
+  PIPELINE_FINISHED: { status: 409, message: 'The pipeline has already finished' },
   SEAL_REFUSED: { status: 409, message: 'Another holder of the buffer forbade new seals' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The payload is larger than allowed' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'The range lies outside the buffer' },
@@ -23,6 +24,7 @@ export const ERRORS = {
   INVALID_PARAMS: { status: 400, message: 'The params do not match the kind\'s schema' },
   INVALID_INPUTS: { status: 400, message: 'The job names the wrong number of inputs' },
   INVALID_SIZE: { status: 400, message: 'A size must be a non-negative integer' },
+  INVALID_PIPELINE: { status: 400, message: 'The pipeline\'s steps do not form a valid graph' },
   POOL_CLOSED: { status: 503, message: 'The pool is shutting down' },
   // Refusals of the HTTP layer itself.
   VALIDATION_ERROR: { status: 400, message: 'The request does not match the schema' },
@@ -61,7 +63,8 @@ export const JOB_ERROR_CODES = {
   PROTOCOL_ERROR: 'The worker and the server disagreed about the job\'s descriptors',
   NOT_A_MEMFD: 'An output descriptor from the worker was not a memfd',
   NOT_SEALED: 'An output memfd from the worker lacked the shrink, grow and write seals',
-  PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum'
+  PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum',
+  UPSTREAM_FAILED: 'A pipeline step this one depends on failed, so it never ran'
 } as const
 
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES

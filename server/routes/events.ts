@@ -9,7 +9,7 @@ import { EventsQuery } from '../schemas/events'
 
 const DESCRIPTION = 'A WebSocket (send `Connection: Upgrade`, `Upgrade: websocket`). The first message is a ' +
   '`snapshot` of the pool, its workers, buffers and recent jobs; then one JSON message per event ' +
-  '(`{"type","ts","data"}`: buffer.*, job.*, worker.*, pool.stats about once a second), and `lagged` ' +
+  '(`{"type","ts","data"}`: buffer.*, job.*, pipeline.*, worker.*, pool.stats about once a second), and `lagged` ' +
   'when the client read too slowly and lost events. Messages are described in asyncapi.yaml. ' +
   'When the server has a token, pass it as `Authorization: Bearer` or, from a browser, as `?token=`. ' +
   'A request without the upgrade is refused with 400.'
@@ -19,7 +19,7 @@ function filterOf (query: EventsQuery): EventFilter {
   if ('unknown' in parsed) {
     throw new ApiError('VALIDATION_ERROR', `query.topics: unknown topic ${JSON.stringify(parsed.unknown)}; topics are ${TOPICS.join(', ')}`)
   }
-  return { topics: parsed.topics, job: query.job ?? null }
+  return { topics: parsed.topics, job: query.job ?? null, pipeline: query.pipeline ?? null }
 }
 
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -41,6 +41,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: async (request) => {
       const filter = filterOf(request.query)
       if (filter.job !== null) app.pool.get(filter.job) // NOT_FOUND before the upgrade
+      if (filter.pipeline != null) app.pool.pipelines.get(filter.pipeline)
     },
     handler: async () => {
       throw new ApiError('BAD_REQUEST', 'GET /v1/events is a WebSocket: send the request with "Connection: Upgrade" and "Upgrade: websocket"')

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
 import { JOB_ERROR_CODES } from '../errors'
+import { MAX_TTL_MS } from '../pool/buffer-store'
 
 /** The longest a request may hold its reply waiting for a job (`?wait=`). */
 export const MAX_WAIT_MS = 60_000
@@ -37,7 +38,9 @@ export const JobSchema = Type.Object({
   progress: Type.Number({ minimum: 0, maximum: 1 }),
   queuedAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  pipeline: Type.Union([Type.String(), Type.Null()], { description: 'The pipeline the job runs a step of; null outside pipelines' }),
+  step: Type.Union([Type.String(), Type.Null()], { description: 'That step\'s id' })
 }, { $id: 'Job', additionalProperties: false })
 export type JobSchema = Static<typeof JobSchema>
 
@@ -48,7 +51,8 @@ export const SubmitJobBody = Type.Object({
   inputs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 16, description: 'Sealed buffer ids' })),
   params: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Checked against the kind\'s params schema' })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 })),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'Attempts when a worker dies under the job' }))
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'Attempts when a worker dies under the job' })),
+  outputTtlMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TTL_MS, description: 'The outputs expire (are deleted) this long after they are made' }))
 }, { additionalProperties: false })
 export type SubmitJobBody = Static<typeof SubmitJobBody>
 

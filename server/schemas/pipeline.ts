@@ -1,0 +1,82 @@
+// Pipelines over HTTP: the Pipeline object (server/pipelines/types.ts PipelineInfo), the submit
+// body and the queries.
+import { Type, type Static } from '@sinclair/typebox'
+import { MAX_STEPS } from '../pipelines/pipeline-plan'
+import { MAX_TTL_MS } from '../pool/buffer-store'
+import { JobError } from './job'
+import { ref } from './ref'
+import { stringEnum } from './string-enum'
+
+export const PipelineState = stringEnum(['running', 'succeeded', 'failed', 'cancelled'])
+export type PipelineState = Static<typeof PipelineState>
+
+const AnyObject = Type.Object({}, { additionalProperties: true })
+const Id = Type.String({ minLength: 1, maxLength: 100 })
+const StepId = Type.String({ minLength: 1, maxLength: 64, description: 'Unique within the pipeline: letters, digits, `_`, `-`, `.`' })
+
+export const StepSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  state: stringEnum(['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'], {
+    description: '`pending` until all its inputs exist; then its job\'s state'
+  }),
+  jobId: Type.Union([Type.String(), Type.Null()], { description: 'The job running the step (in /v1/jobs), once queued' }),
+  outputs: Type.Array(Type.String(), { description: 'Buffers it made; an intermediate is deleted once every step reading it has finished' }),
+  result: Type.Union([AnyObject, Type.Null()], { description: 'Its job\'s result' }),
+  error: Type.Union([JobError, Type.Null()], { description: 'Why it failed; `UPSTREAM_FAILED` when a step it depends on failed' })
+}, { additionalProperties: false })
+
+export const PipelineSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: PipelineState,
+  steps: Type.Array(StepSchema),
+  outputs: Type.Record(Type.String(), Type.Array(Type.String()), {
+    description: 'The results, by step: outputs of the steps no other step consumes, and of the steps in `keep`'
+  }),
+  createdAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  error: Type.Union([
+    Type.Object({ code: Type.String(), message: Type.String(), step: Type.String({ description: 'The step that failed first' }) }, { additionalProperties: false }),
+    Type.Null()
+  ])
+}, { $id: 'Pipeline', additionalProperties: false })
+export type PipelineSchema = Static<typeof PipelineSchema>
+
+export const PipelineList = Type.Object({ pipelines: Type.Array(ref(PipelineSchema)) }, { additionalProperties: false, description: 'Recent pipelines, newest first' })
+
+const StepInput = Type.Union([
+  Type.String({ minLength: 1, maxLength: 100, description: 'An existing sealed buffer' }),
+  Type.Object({
+    step: StepId,
+    output: Type.Optional(Type.Integer({ minimum: 0, maximum: 1023, description: 'Which of that step\'s outputs (default 0)' }))
+  }, { additionalProperties: false, description: 'An output of another step' })
+])
+
+const StepSpec = Type.Object({
+  id: StepId,
+  kind: Type.String({ minLength: 1, maxLength: 64, description: 'A name from GET /v1/kinds' }),
+  inputs: Type.Optional(Type.Array(StepInput, { maxItems: 64 })),
+  params: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Checked against the kind\'s params schema' })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 }))
+}, { additionalProperties: false })
+
+export const SubmitPipelineBody = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  // minItems/maxItems are left to the pipeline's own check, whose message names the limit in
+  // the pipeline's terms.
+  steps: Type.Array(StepSpec, { description: `1 to ${MAX_STEPS} steps` }),
+  keep: Type.Optional(Type.Array(StepId, { maxItems: MAX_STEPS, description: 'Steps whose outputs are kept although other steps consume them' })),
+  outputTtlMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TTL_MS, description: 'The results expire (are deleted) this long after they are made' }))
+}, { additionalProperties: false })
+export type SubmitPipelineBody = Static<typeof SubmitPipelineBody>
+
+export const PipelineIdParams = Type.Object({ id: Type.String({ ...Id, description: 'Pipeline id' }) })
+export type PipelineIdParams = Static<typeof PipelineIdParams>
+
+export const ListPipelinesQuery = Type.Object({
+  state: Type.Optional(PipelineState),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
+})
+export type ListPipelinesQuery = Static<typeof ListPipelinesQuery>
