@@ -115,7 +115,7 @@ export class AttachConnection {
       case 'attach':
         return this.#attach(request.buffer, request.token, request.mode)
       case 'register':
-        return this.#register(request.name, take, count)
+        return this.#register(request.name, request.ttlMs, take, count)
     }
   }
 
@@ -142,7 +142,7 @@ export class AttachConnection {
     return lease
   }
 
-  #register (name: string | undefined, take: (i: number) => number, count: number): Answer {
+  #register (name: string | undefined, ttlMs: number | undefined, take: (i: number) => number, count: number): Answer {
     if (count === 0) throw new AttachRefusal('BAD_REQUEST', 'register needs one memfd in SCM_RIGHTS')
     const fd = take(0)
     try {
@@ -152,7 +152,7 @@ export class AttachConnection {
       throw err
     }
     // adopt owns fd from here, whether it accepts it or not.
-    const info = this.#context.store.adopt(fd, { name })
+    const info = this.#context.store.adopt(fd, { name, ttlMs })
     this.#context.logger.info({ peer: this.peer, buffer: info.id, size: info.size }, 'attach socket registered a memfd')
     return { reply: { ok: true, buffer: info } }
   }

@@ -18,6 +18,10 @@ const MAX_ID_LENGTH = 256
 /** As POST /v1/buffers (server/schemas/buffer.ts): keeps every reply well under the limit. */
 export const MAX_NAME_LENGTH = 200
 
+/** The longest `ttlMs` of register: the store's MAX_TTL_MS (one Node timer's reach), kept here so
+ * this file stays free of the native side. */
+const MAX_TTL_MS = 2 ** 31 - 1
+
 export const ATTACH_ERROR_CODES = {
   BAD_REQUEST: 'The request is not a JSON object with the members its op needs',
   UNKNOWN_OP: 'The op is not ping, attach or register',
@@ -57,7 +61,7 @@ export type AttachMode = 'r' | 'rw'
 export type AttachRequest =
   | { op: 'ping' }
   | { op: 'attach', buffer: string, token: string, mode: AttachMode }
-  | { op: 'register', name?: string }
+  | { op: 'register', name?: string, ttlMs?: number }
 
 export interface BufferSummary { id: string, size: number, sealed: boolean }
 
@@ -113,10 +117,15 @@ export function parseRequest (data: Uint8Array): AttachRequest {
     }
     case 'register': {
       const name = member(object, 'name')
-      if (name === undefined) return { op }
+      const ttlMs = member(object, 'ttlMs')
+      if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1 || (ttlMs as number) > MAX_TTL_MS)) {
+        throw new AttachRefusal('BAD_REQUEST', `"ttlMs" must be an integer from 1 to ${MAX_TTL_MS}`)
+      }
+      const lifetime = ttlMs === undefined ? {} : { ttlMs: ttlMs as number }
+      if (name === undefined) return { op, ...lifetime }
       if (typeof name !== 'string') throw new AttachRefusal('BAD_REQUEST', '"name" must be a string')
       if (name.length > MAX_NAME_LENGTH) throw new AttachRefusal('BAD_REQUEST', `"name" is longer than ${MAX_NAME_LENGTH} characters`)
-      return { op, name }
+      return { op, name, ...lifetime }
     }
     default:
       throw new AttachRefusal('UNKNOWN_OP', `Unknown op ${quoted(op)}: use ping, attach or register`)

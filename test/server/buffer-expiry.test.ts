@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import request from 'supertest'
+import * as native from '../../native'
 import type { Pool } from '../../server/pool/pool'
 import type { PoolEvent } from '../../server/pool/types'
+import { RawClient, startAttachApp } from '../helpers/attach'
 import { errorCode, startApp } from '../helpers/server-app'
 
 /**
@@ -107,4 +109,29 @@ test('a pipeline\'s results expire after its outputTtlMs; its intermediates go w
   const raw = res.body.steps[0].outputs[0] as string
   assert.equal(app.pool.store.has(raw), false)
   assert.equal(((await eventually(deletedEvent(zip))).data as { reason: string }).reason, 'expired')
+})
+
+test('a memfd registered over the attach socket with ttlMs expires the same way', async (t) => {
+  const { app, socketPath } = await startAttachApp()
+  t.after(() => app.close())
+  const eventually = eventLog(app.pool)
+  const client = await RawClient.connect(socketPath)
+  t.after(() => client.close())
+  const memfd = (): number => {
+    const fd = native.memfdCreate('registered')
+    native.ftruncate(fd, 10)
+    native.addSeals(fd, ['shrink', 'grow', 'write'])
+    return fd
+  }
+  const fd = memfd()
+  const { reply } = await client.request({ op: 'register', name: 'brief', ttlMs: 120 }, [fd])
+  native.close(fd)
+  assert.equal(reply.ok, true, JSON.stringify(reply))
+  assert.equal(typeof reply.buffer.expiresAt, 'string')
+  assert.equal(reply.buffer.producedBy, null)
+  assert.equal(((await eventually(deletedEvent(reply.buffer.id))).data as { reason: string }).reason, 'expired')
+  const bad = memfd()
+  assert.equal(await client.code({ op: 'register', ttlMs: 0 }, [bad]), 'BAD_REQUEST')
+  native.close(bad)
+  assert.equal(app.pool.store.count, 0)
 })
