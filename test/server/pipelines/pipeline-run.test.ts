@@ -65,3 +65,55 @@ test('the issue\'s example: fill → gzip → checksum, and a concat of raw with
   assert.equal(job.step, 'both')
   assert.equal(pool.store.get(existing).producedBy, null)
 })
+
+test('independent steps run at once; a step whose job is cancelled through the jobs API fails the pipeline', async (t) => {
+  const pool = await startPool({ workers: 2 })
+  t.after(async () => { await pool.close({ graceMs: 0 }) })
+  const started = pool.pipeline({
+    steps: [
+      { id: 'left', kind: 'sleep', params: { ms: 60_000 } },
+      { id: 'right', kind: 'sleep', params: { ms: 60_000 } }
+    ]
+  })
+  // Two idle workers: both steps went to one each as the pipeline started.
+  assert.deepEqual(started.steps.map((s) => s.state), ['running', 'running'])
+  const [left, right] = started.steps.map((s) => s.jobId!)
+  assert.equal(pool.get(left).state, 'running')
+  assert.equal(pool.get(right).state, 'running')
+  pool.cancel(left)
+  await pool.wait(left, Infinity)
+  // The other branch goes on until the pipeline is cancelled.
+  assert.equal(pool.pipelines.get(started.id).state, 'running')
+  assert.equal(pool.get(right).state, 'running')
+  pool.pipelines.cancel(started.id)
+  const done = await pool.pipelines.wait(started.id, Infinity)
+  assert.equal(done.state, 'cancelled')
+  assert.equal(done.error?.step, 'left')
+  assert.equal(done.error?.code, 'CANCELLED')
+  assert.equal(pool.get(right).state, 'cancelled')
+})
+
+test('an existing input deleted before its step starts: that step fails with NOT_FOUND, nothing leaks', async (t) => {
+  const pool = await startPool({ workers: 1 })
+  t.after(async () => { await pool.close({ graceMs: 0 }) })
+  const existing = sealedBuffer(pool, Buffer.from('tail'))
+  const started = pool.pipeline({
+    steps: [
+      { id: 'head', kind: 'fill', params: { size: 100_000, pattern: 'random' } },
+      { id: 'join', kind: 'concat', inputs: [{ step: 'head' }, existing] },
+      { id: 'sum', kind: 'checksum', inputs: [{ step: 'join' }] }
+    ]
+  })
+  pool.store.delete(existing) // while head still runs: join cannot be queued later
+  const done = await pool.pipelines.wait(started.id, Infinity)
+  assert.equal(done.state, 'failed')
+  assert.equal(done.error?.step, 'join')
+  assert.equal(done.error?.code, 'NOT_FOUND')
+  const steps = Object.fromEntries(done.steps.map((s) => [s.id, s]))
+  assert.equal(steps.head.state, 'succeeded')
+  assert.equal(steps.join.jobId, null)
+  assert.equal(steps.sum.error?.code, 'UPSTREAM_FAILED')
+  assert.equal(pool.store.has(steps.head.outputs[0]), false, 'head\'s output was an intermediate')
+  assert.equal(pool.store.count, 0)
+  assert.equal(pool.store.bytesInUse, 0)
+})
