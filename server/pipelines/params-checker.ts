@@ -17,7 +17,15 @@ export class ParamsChecker {
     const source = JSON.stringify(kind.params)
     let entry = this.#compiled.get(kind.name)
     if (entry === undefined || entry.source !== source) {
-      entry = { source, validate: this.#ajv.compile(JSON.parse(source) as object) }
+      let validate: ValidateFunction
+      try {
+        validate = this.#ajv.compile(JSON.parse(source) as object)
+      } catch {
+        // A schema Ajv cannot compile is the kind's problem, not the pipeline's: the pool's own
+        // check at enqueue still applies to the step's job.
+        return null
+      }
+      entry = { source, validate }
       this.#compiled.set(kind.name, entry)
     }
     // On a copy: defaults are filled in for the check only; the pool applies its own at enqueue.

@@ -117,3 +117,22 @@ test('an existing input deleted before its step starts: that step fails with NOT
   assert.equal(pool.store.count, 0)
   assert.equal(pool.store.bytesInUse, 0)
 })
+
+test('closing the pool under a running pipeline ends it, and frees everything', async () => {
+  const pool = await startPool({ workers: 1 })
+  const started = pool.pipeline({
+    steps: [
+      { id: 'raw', kind: 'fill', params: { size: 1000 } },
+      { id: 'nap', kind: 'sleep', params: { ms: 60_000 } },
+      { id: 'zip', kind: 'gzip', inputs: [{ step: 'raw' }] },
+      { id: 'sum', kind: 'checksum', inputs: [{ step: 'zip' }] }
+    ]
+  })
+  const ended = pool.pipelines.wait(started.id, Infinity)
+  await pool.close({ graceMs: 0 })
+  const done = await ended
+  assert.notEqual(done.state, 'running')
+  assert.ok(done.steps.every((s) => ['succeeded', 'failed', 'cancelled'].includes(s.state)), JSON.stringify(done.steps))
+  assert.equal(pool.store.bytesInUse, 0)
+  assert.throws(() => pool.pipeline({ steps: [{ id: 'a', kind: 'noop' }] }), (err: unknown) => (err as { code?: string }).code === 'POOL_CLOSED')
+})
