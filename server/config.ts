@@ -17,6 +17,8 @@ export interface ServerConfig {
   maxQueue?: number
   /** undefined: the pool's default ('auto'). */
   prefetch?: number | 'auto'
+  /** Job outputs expire this long after they are made, unless the job says; undefined: never. */
+  outputTtlMs?: number
   kindsDir?: string
   attachSocket?: string
   /** Uids allowed on the attach socket besides the server's own. */
@@ -105,6 +107,7 @@ export const SETTINGS: Setting[] = [
   { flag: '--max-buffer', env: 'MEMFD_POOL_MAX_BUFFER', arg: 'SIZE', key: 'maxBufferBytes', description: 'Largest single buffer (at most 4GiB: one Node Buffer maps it)', defaultText: 'min(quota, 4GiB)', parse: parseSize },
   { flag: '--max-queue', env: 'MEMFD_POOL_MAX_QUEUE', arg: 'N', key: 'maxQueue', description: 'Queued jobs before POST /v1/jobs answers 429', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
   { flag: '--prefetch', env: 'MEMFD_POOL_PREFETCH', arg: 'auto|N', key: 'prefetch', description: 'Jobs sent to a worker ahead of a free thread: auto (short jobs only), N (any job), 0 (never)', defaultText: 'auto', parse: (t) => t === 'auto' ? 'auto' : parseInteger(t, 0, 1024) },
+  { flag: '--output-ttl-ms', env: 'MEMFD_POOL_OUTPUT_TTL_MS', arg: 'MS', key: 'outputTtlMs', description: 'Job outputs are deleted this long after they are made, unless a job or pipeline sets outputTtlMs', defaultText: 'never', parse: (t) => parseInteger(t, 1, 2 ** 31 - 1) },
   { flag: '--kinds', env: 'MEMFD_POOL_KINDS', arg: 'DIR', key: 'kindsDir', description: 'Folder of custom job kind modules (.js/.cjs)', defaultText: 'built-in kinds only', parse: (t) => path.resolve(t) },
   { flag: '--attach-socket', env: 'MEMFD_POOL_ATTACH_SOCKET', arg: 'PATH', key: 'attachSocket', description: 'Unix socket where local processes attach buffers', defaultText: 'under $XDG_RUNTIME_DIR or ./run/', parse: (t) => path.resolve(t) },
   { flag: '--attach-allow-uid', env: 'MEMFD_POOL_ATTACH_ALLOW_UID', arg: 'UID[,UID…]', key: 'attachAllowUids', description: 'Another uid allowed on the attach socket (repeatable; the path must also let it in)', defaultText: 'only the server\'s own uid', parse: parseUidList },

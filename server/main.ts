@@ -35,6 +35,7 @@ async function main (): Promise<void> {
       maxBufferBytes: config.maxBufferBytes,
       maxQueue: config.maxQueue,
       prefetch: config.prefetch,
+      outputTtlMs: config.outputTtlMs,
       kindsDir: config.kindsDir
     },
     token: config.token,
