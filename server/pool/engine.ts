@@ -4,7 +4,7 @@
 // (what workers serve and how params are checked), the supervisor (processes), and the buffer
 // store. Pool (pool.ts) is the public face and only delegates here.
 import type { WorkerConfig } from '../../workers/protocol'
-import { BufferStore } from './buffer-store'
+import { BufferStore, checkTtl } from './buffer-store'
 import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
 import { JobTable, TERMINAL, type JobRecord } from './job-table'
@@ -267,6 +267,9 @@ export class Engine {
     if (spec.timeoutMs !== undefined && (!Number.isSafeInteger(spec.timeoutMs) || spec.timeoutMs < 1 || spec.timeoutMs > MAX_TIMEOUT_MS)) {
       throw new PoolError('INVALID_PARAMS', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (24 hours)`)
     }
+    if (spec.outputTtlMs !== undefined && spec.outputTtlMs !== null) checkTtl(spec.outputTtlMs, 'outputTtlMs')
+    if (spec.pipeline !== undefined && typeof spec.pipeline !== 'string') throw new PoolError('INVALID_PARAMS', 'pipeline must be a string')
+    if (spec.step !== undefined && typeof spec.step !== 'string') throw new PoolError('INVALID_PARAMS', 'step must be a string')
     const maxAttempts = spec.maxAttempts ?? 1
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
       throw new PoolError('INVALID_PARAMS', 'maxAttempts must be an integer from 1 to 10')
@@ -276,7 +279,16 @@ export class Engine {
     }
     // The job holds its inputs from now on: deleting one hides it but keeps its memory for us.
     const leases = inputs.map((id) => this.store.acquire(id))
-    const record = this.jobs.create({ kind: spec.kind, inputs, params, maxAttempts, timeoutMs: spec.timeoutMs ?? null }, leases)
+    const record = this.jobs.create({
+      kind: spec.kind,
+      inputs,
+      params,
+      maxAttempts,
+      timeoutMs: spec.timeoutMs ?? null,
+      pipeline: spec.pipeline ?? null,
+      step: spec.step ?? null,
+      outputTtlMs: spec.outputTtlMs === undefined ? this.options.outputTtlMs : spec.outputTtlMs
+    }, leases)
     this.#dispatcher.push(record)
     this.#emit('job.queued', this.jobs.snapshot(record))
     this.#dispatcher.dispatch()

@@ -48,6 +48,8 @@ export interface PoolOptions {
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void }
   /** The attach socket's path, when one is served (reported in stats). */
   attachSocket?: string | null
+  /** Job outputs expire (are deleted) this long after they are made, unless a job says otherwise (default: never). */
+  outputTtlMs?: number | null
 }
 
 export interface ResolvedPoolOptions {
@@ -63,6 +65,7 @@ export interface ResolvedPoolOptions {
   killAfterMs: number
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
+  outputTtlMs: number | null
 }
 
 export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOptions {
@@ -79,6 +82,7 @@ export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOpti
     historySize: options.historySize ?? 1000,
     killAfterMs: options.killAfterMs ?? 3000,
     heartbeatIntervalMs: Math.max(1, options.heartbeatIntervalMs ?? 1000),
-    heartbeatTimeoutMs: Math.max(1, options.heartbeatTimeoutMs ?? 10_000)
+    heartbeatTimeoutMs: Math.max(1, options.heartbeatTimeoutMs ?? 10_000),
+    outputTtlMs: options.outputTtlMs ?? null
   }
 }

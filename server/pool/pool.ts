@@ -11,7 +11,9 @@
 // This class is the public face only (as piscina's Piscina over its #pool): every call goes to
 // the private engine (engine.ts) and the parts it wires.
 import { EventEmitter } from 'node:events'
-import type { BufferStore } from './buffer-store'
+import { PoolError } from './pool-error'
+import { createPipelines, type PipelineInfo, type PipelineSpec, type Pipelines } from '../pipelines'
+import { checkTtl, type BufferStore } from './buffer-store'
 import { Engine } from './engine'
 import { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
 import type { JobInfo, JobSpec, JobState, KindInfo, PoolEvent, PoolEventType, PoolStats, WorkerInfo } from './types'
@@ -29,6 +31,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   constructor (options: PoolOptions = {}) {
     super()
     this.options = resolvePoolOptions(options)
+    if (this.options.outputTtlMs !== null) checkTtl(this.options.outputTtlMs, 'outputTtlMs')
     this.attachSocket = options.attachSocket ?? null
     this.#engine = new Engine(this.options, options, {
       emit: (type, data) => this.#emit(type, data),
@@ -87,6 +90,29 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   /** The kinds the workers reported, with who serves each. */
   kinds (): KindInfo[] { return this.#engine.kindList() }
+
+  /**
+   * The params a job of `kind` would run with (its schema's defaults filled in), or the PoolError
+   * enqueue() would refuse them with (UNKNOWN_KIND, INVALID_PARAMS; NOT_READY before any worker
+   * reported its kinds). Nothing is queued: pipelines check every step with it before starting any.
+   */
+  checkParams (kind: string, params: unknown): Record<string, unknown> {
+    if (this.#engine.kinds.empty) throw new PoolError('NOT_READY', 'No worker has reported its kinds yet; await pool.whenReady() first')
+    return this.#engine.kinds.validate(kind, params)
+  }
+
+  // ---- pipelines (server/pipelines/, built over this class's public methods) ---------------
+
+  #pipelines: Pipelines | null = null
+
+  /** The pool's pipeline table, made on first use. */
+  get pipelines (): Pipelines {
+    if (this.#pipelines === null) this.#pipelines = createPipelines(this)
+    return this.#pipelines
+  }
+
+  /** Validates and starts a pipeline of jobs (see server/pipelines/); returns it at once. */
+  pipeline (spec: PipelineSpec): PipelineInfo { return this.pipelines.create(spec) }
 
   workers (): WorkerInfo[] { return this.#engine.workers() }
 

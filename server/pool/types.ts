@@ -14,12 +14,24 @@ import type { WorkerSchema } from '../schemas/worker'
 export type DescriptorHolder = Static<typeof DescriptorHolderSchema>
 export type BufferInfo = Static<typeof BufferSchema>
 export type BufferState = BufferInfo['state']
+/** The job (and pipeline step) whose output a buffer is. */
+export type BufferLineage = NonNullable<BufferInfo['producedBy']>
+/** Why a buffer went: a DELETE (or the library's store.delete), or its ttl ran out. */
+export type BufferDeleteReason = 'deleted' | 'expired'
 
 export type JobState = Static<typeof JobStateSchema>
 export type JobError = Static<typeof JobErrorSchema>
 export type JobInfo = Static<typeof JobSchema>
-/** What pool.enqueue() takes; the body of POST /v1/jobs. */
-export type JobSpec = Static<typeof SubmitJobBody>
+/**
+ * What pool.enqueue() takes: the body of POST /v1/jobs, plus what only the library's pipelines
+ * set (server/pipelines/): the pipeline and step a job runs for, and `outputTtlMs: null` (the
+ * outputs never expire, whatever the pool's default).
+ */
+export type JobSpec = Omit<Static<typeof SubmitJobBody>, 'outputTtlMs'> & {
+  outputTtlMs?: number | null
+  pipeline?: string
+  step?: string
+}
 
 export type WorkerInfo = Static<typeof WorkerSchema>
 export type WorkerState = WorkerInfo['state']

@@ -19,5 +19,12 @@ export const MAX_WAIT_MS = 60_000
 /** GET /v1/jobs?limit= and pool.list({ limit }). */
 export const MAX_LIST_LIMIT = 1000
 /** Params of any kind, checked at submit: nesting depth and JSON size (INVALID_PARAMS beyond). */
+/** A buffer's ttlMs (and a job's or pipeline's outputTtlMs): the longest one Node timer can wait (~24.8 days). */
+export const MAX_TTL_MS = 2 ** 31 - 1
+/** Steps of one pipeline. */
+export const MAX_PIPELINE_STEPS = 256
+/** Inputs of one pipeline step (the kind's own bound applies too). */
+export const MAX_STEP_INPUTS = 64
+/** Params of any kind, checked at submit: nesting depth and JSON size (INVALID_PARAMS beyond). */
 export const MAX_PARAMS_DEPTH = 32
 export const MAX_PARAMS_BYTES = 64 * 1024
