@@ -142,7 +142,8 @@ export class PipelineRun {
         inputs,
         params: step.plan.params,
         timeoutMs: step.plan.timeoutMs,
-        maxAttempts: step.plan.maxAttempts,
+        maxAttempts: step.plan.maxAttempts
+      }, {
         pipeline: this.id,
         step: step.plan.id,
         // Only results expire; an intermediate lives exactly as long as its readers need it,

@@ -12,7 +12,7 @@ import { KindRegistry } from './kind-registry'
 import { PoolError } from './pool-error'
 import type { PoolOptions, ResolvedPoolOptions } from './pool-options'
 import { Supervisor, type WorkerSlot } from './supervisor'
-import type { JobError, JobInfo, JobSpec, JobState, KindInfo, PoolEventType, PoolStats, WorkerInfo, WorkerState } from './types'
+import type { JobError, JobInfo, JobOrigin, JobSpec, JobState, KindInfo, PoolEventType, PoolStats, WorkerInfo, WorkerState } from './types'
 import { buildWorkerConfig } from './worker-config'
 import { WorkerLink, type JobOutcome, type LinkHost } from './worker-link'
 import { WorkerUpdates } from './worker-updates'
@@ -250,7 +250,7 @@ export class Engine {
 
   // ---- jobs ------------------------------------------------------------------------------
 
-  enqueue (spec: JobSpec): JobInfo {
+  enqueue (spec: JobSpec, origin?: JobOrigin): JobInfo {
     if (this.#closed) throw new PoolError('POOL_CLOSED', 'The pool is shutting down')
     if (this.kinds.empty) throw new PoolError('NOT_READY', 'No worker has reported its kinds yet; await pool.whenReady() first')
     const bounds = this.kinds.inputs(spec.kind)
@@ -267,9 +267,9 @@ export class Engine {
     if (spec.timeoutMs !== undefined && (!Number.isSafeInteger(spec.timeoutMs) || spec.timeoutMs < 1 || spec.timeoutMs > MAX_TIMEOUT_MS)) {
       throw new PoolError('INVALID_PARAMS', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (24 hours)`)
     }
-    if (spec.outputTtlMs !== undefined && spec.outputTtlMs !== null) checkTtl(spec.outputTtlMs, 'outputTtlMs')
-    if (spec.pipeline !== undefined && typeof spec.pipeline !== 'string') throw new PoolError('INVALID_PARAMS', 'pipeline must be a string')
-    if (spec.step !== undefined && typeof spec.step !== 'string') throw new PoolError('INVALID_PARAMS', 'step must be a string')
+    // The origin's ttl (a pipeline's) wins over the spec's; neither: the pool's default.
+    const outputTtlMs = origin?.outputTtlMs !== undefined ? origin.outputTtlMs : spec.outputTtlMs ?? this.options.outputTtlMs
+    if (outputTtlMs !== null) checkTtl(outputTtlMs, 'outputTtlMs')
     const maxAttempts = spec.maxAttempts ?? 1
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
       throw new PoolError('INVALID_PARAMS', 'maxAttempts must be an integer from 1 to 10')
@@ -285,9 +285,9 @@ export class Engine {
       params,
       maxAttempts,
       timeoutMs: spec.timeoutMs ?? null,
-      pipeline: spec.pipeline ?? null,
-      step: spec.step ?? null,
-      outputTtlMs: spec.outputTtlMs === undefined ? this.options.outputTtlMs : spec.outputTtlMs
+      pipeline: origin?.pipeline ?? null,
+      step: origin?.step ?? null,
+      outputTtlMs
     }, leases)
     this.#dispatcher.push(record)
     this.#emit('job.queued', this.jobs.snapshot(record))

@@ -16,7 +16,7 @@ import { createPipelines, type PipelineInfo, type PipelineSpec, type Pipelines }
 import { checkTtl, type BufferStore } from './buffer-store'
 import { Engine } from './engine'
 import { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
-import type { JobInfo, JobSpec, JobState, KindInfo, PoolEvent, PoolEventType, PoolStats, WorkerInfo } from './types'
+import type { JobInfo, JobOrigin, JobSpec, JobState, KindInfo, PoolEvent, PoolEventType, PoolStats, WorkerInfo } from './types'
 
 export { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
 export { AUTO_PREFETCH, SHORT_RUN_MS } from './dispatch-policy'
@@ -64,8 +64,11 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   get closed (): boolean { return this.#engine.closed }
 
-  /** Validates and queues a job; returns it at once (state `queued`, or `running` if a worker was free). */
-  enqueue (spec: JobSpec): JobInfo { return this.#engine.enqueue(spec) }
+  /**
+   * Validates and queues a job; returns it at once (state `queued`, or `running` if a worker was
+   * free). `origin` is for pipelines: the job's `pipeline` and `step`, and its outputs' ttl.
+   */
+  enqueue (spec: JobSpec, origin?: JobOrigin): JobInfo { return this.#engine.enqueue(spec, origin) }
 
   /** Queues a job and resolves with it once it has finished (in any terminal state). */
   async submit (spec: JobSpec): Promise<JobInfo> {

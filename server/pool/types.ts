@@ -22,15 +22,18 @@ export type BufferDeleteReason = 'deleted' | 'expired'
 export type JobState = Static<typeof JobStateSchema>
 export type JobError = Static<typeof JobErrorSchema>
 export type JobInfo = Static<typeof JobSchema>
+/** What pool.enqueue() takes; the body of POST /v1/jobs. */
+export type JobSpec = Static<typeof SubmitJobBody>
+
 /**
- * What pool.enqueue() takes: the body of POST /v1/jobs, plus what only the library's pipelines
- * set (server/pipelines/): the pipeline and step a job runs for, and `outputTtlMs: null` (the
- * outputs never expire, whatever the pool's default).
+ * What only the library's pipelines (server/pipelines/) say about a job they enqueue, apart from
+ * its JobSpec (which stays exactly the REST body): the pipeline and step it runs for, and its
+ * outputs' ttl, where null means they never expire, whatever the pool's default.
  */
-export type JobSpec = Omit<Static<typeof SubmitJobBody>, 'outputTtlMs'> & {
+export interface JobOrigin {
+  pipeline: string
+  step: string
   outputTtlMs?: number | null
-  pipeline?: string
-  step?: string
 }
 
 export type WorkerInfo = Static<typeof WorkerSchema>

@@ -135,3 +135,27 @@ test('a memfd registered over the attach socket with ttlMs expires the same way'
   native.close(bad)
   assert.equal(app.pool.store.count, 0)
 })
+
+test('under a pool default ttl, a pipeline\'s intermediates never expire (they go when read); its results and plain jobs\' outputs do', async (t) => {
+  const app = await startApp({ poolOptions: { outputTtlMs: 3_600_000 } })
+  t.after(() => app.close())
+  const pool = app.pool
+  const created: PoolEvent[] = []
+  pool.on('event', (e) => { if (e.type === 'buffer.created') created.push(e) })
+  const run = pool.pipeline({ steps: [{ id: 'raw', kind: 'fill', params: { size: 64 } }, { id: 'zip', kind: 'gzip', inputs: [{ step: 'raw' }] }] })
+  const done = await pool.pipelines.wait(run.id, Infinity)
+  assert.equal(done.state, 'succeeded', JSON.stringify(done))
+  const byStep = new Map(created.map((e) => {
+    const info = e.data as { producedBy: { step?: string } | null, expiresAt: string | null }
+    return [info.producedBy?.step, info]
+  }))
+  assert.equal(byStep.get('raw')?.expiresAt, null, 'the intermediate has no ttl')
+  assert.notEqual(byStep.get('zip')?.expiresAt, null, 'the result has the pool default')
+  const result = pool.store.get(done.outputs.zip[0])
+  assert.deepEqual(result.producedBy, { job: done.steps[1].jobId, pipeline: run.id, step: 'zip' })
+  // A job's own spec is the REST body: no pipeline members; its job shows pipeline/step null.
+  const plain = await pool.submit({ kind: 'fill', params: { size: 8 } })
+  assert.deepEqual([plain.pipeline, plain.step], [null, null])
+  assert.notEqual(pool.store.get(plain.outputs[0]).expiresAt, null)
+  assert.deepEqual([pool.get(done.steps[1].jobId!).pipeline, pool.get(done.steps[1].jobId!).step], [run.id, 'zip'])
+})
