@@ -8,8 +8,12 @@ export const MAX_ID_LENGTH = 100
 export const MAX_NAME_LENGTH = 200
 /** A kind's name. */
 export const MAX_KIND_NAME_LENGTH = 64
-/** Inputs of one job. */
-export const MAX_JOB_INPUTS = 16
+/**
+ * Inputs of one job (and of one pipeline step): as many descriptors as the job's one 'run'
+ * message to its worker carries (workers/protocol.ts WORKER_CHANNEL.maxFds; a test keeps them
+ * equal). A kind declares its own bound within it (concat takes all 32).
+ */
+export const MAX_JOB_INPUTS = 32
 /** A job's timeoutMs: 24 hours. */
 export const MAX_TIMEOUT_MS = 24 * 3600 * 1000
 /** A job's maxAttempts. */
@@ -23,8 +27,8 @@ export const MAX_LIST_LIMIT = 1000
 export const MAX_TTL_MS = 2 ** 31 - 1
 /** Steps of one pipeline. */
 export const MAX_PIPELINE_STEPS = 256
-/** Inputs of one pipeline step (the kind's own bound applies too). */
-export const MAX_STEP_INPUTS = 64
+/** Inputs of one pipeline step: a job's (the kind's own bound applies too). */
+export const MAX_STEP_INPUTS = MAX_JOB_INPUTS
 /** Params of any kind, checked at submit: nesting depth and JSON size (INVALID_PARAMS beyond). */
 export const MAX_PARAMS_DEPTH = 32
 export const MAX_PARAMS_BYTES = 64 * 1024

@@ -1,9 +1,13 @@
-// The concat kind through real worker processes: bytes in order, empty inputs, the 1–64 bounds.
+// The concat kind through real worker processes: bytes in order, empty inputs, the 1–32 bounds.
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { test } from 'node:test'
+import request from 'supertest'
 import { PoolError } from '../../server/pool/pool-error'
+import { MAX_JOB_INPUTS } from '../../server/schemas/limits'
+import { WORKER_CHANNEL } from '../../workers/protocol'
 import { sealedBuffer, startPool } from '../helpers/pool'
+import { startApp } from '../helpers/server-app'
 
 test('concat joins its inputs in order', async (t) => {
   const pool = await startPool({ workers: 1 })
@@ -38,4 +42,17 @@ test('concat of 32 inputs (as many descriptors as one worker message carries)', 
   const lease = pool.store.acquire(job.outputs[0])
   t.after(() => lease.release())
   assert.deepEqual(Buffer.from(lease.view(0, lease.info.size)), Buffer.concat(parts))
+})
+
+test('POST /v1/jobs takes as many inputs as one worker message carries: concat of 32 over REST', async (t) => {
+  assert.equal(MAX_JOB_INPUTS, WORKER_CHANNEL.maxFds)
+  const app = await startApp()
+  t.after(() => app.close())
+  const ids = Array.from({ length: 32 }, (_, i) => sealedBuffer(app.pool, Buffer.from([i])))
+  const res = await request(app.server).post('/v1/jobs?wait=10000').send({ kind: 'concat', inputs: ids })
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  assert.equal(res.body.state, 'succeeded', JSON.stringify(res.body.error))
+  assert.deepEqual(res.body.result, { inputs: 32, bytes: 32 })
+  const over = await request(app.server).post('/v1/jobs').send({ kind: 'concat', inputs: [...ids, ids[0]] })
+  assert.equal(over.status, 400)
 })
