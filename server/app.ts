@@ -28,6 +28,7 @@ import healthRoutes from './routes/health'
 import jobRoutes from './routes/jobs'
 import kindRoutes from './routes/kinds'
 import metricsRoutes from './routes/metrics'
+import pipelineRoutes from './routes/pipelines'
 import poolRoutes from './routes/pool'
 import workerRoutes from './routes/workers'
 
@@ -115,6 +116,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     await scope.register(bufferContentRoutes)
   }, { prefix: '/v1' })
   await app.register(jobRoutes, { prefix: '/v1' })
+  await app.register(pipelineRoutes, { prefix: '/v1' })
   await app.register(kindRoutes, { prefix: '/v1' })
   await app.register(workerRoutes, { prefix: '/v1' })
   await app.register(poolRoutes, { prefix: '/v1' })

@@ -8,6 +8,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import os from 'node:os'
 import path from 'node:path'
 import { INLINE_CAPABLE_KINDS, MAX_SORT_THREADS, WORKER_DEFAULTS } from '../workers/worker-settings'
+import { MAX_TTL_MS } from './schemas/limits'
 
 export interface ServerConfig {
   host: string
@@ -21,6 +22,8 @@ export interface ServerConfig {
   maxQueue?: number
   /** undefined: the pool's default ('auto'). */
   prefetch?: number | 'auto'
+  /** Job outputs expire this long after they are made, unless the job says; undefined: never. */
+  outputTtlMs?: number
   /** Custom kind folder: loaded by the workers only. */
   kindsDir?: string
   /** Custom kind module files, loaded by the workers after the folder's. */
@@ -176,6 +179,7 @@ export const SETTINGS: Setting[] = [
   { flag: '--max-buffer', env: 'MEMFD_POOL_MAX_BUFFER', arg: 'SIZE', key: 'maxBufferBytes', scope: 'server', description: 'Largest single buffer (at most 4GiB: one Node Buffer maps it)', defaultText: 'min(quota, 4GiB)', parse: parseSize },
   { flag: '--max-queue', env: 'MEMFD_POOL_MAX_QUEUE', arg: 'N', key: 'maxQueue', scope: 'server', description: 'Queued jobs before POST /v1/jobs answers 429', defaultText: '10000', parse: (t) => parseInteger(t, 1) },
   { flag: '--prefetch', env: 'MEMFD_POOL_PREFETCH', arg: 'auto|N', key: 'prefetch', scope: 'server', description: 'Jobs sent to a worker ahead of a free thread: auto (short jobs only), N (any job), 0 (never)', defaultText: 'auto', parse: (t) => t === 'auto' ? 'auto' : parseInteger(t, 0, 1024) },
+  { flag: '--output-ttl-ms', env: 'MEMFD_POOL_OUTPUT_TTL_MS', arg: 'MS', key: 'outputTtlMs', scope: 'server', description: 'Job outputs are deleted this long after they are made, unless a job or pipeline sets outputTtlMs', defaultText: 'never', parse: (t) => parseInteger(t, 1, MAX_TTL_MS) },
   { flag: '--kinds', env: 'MEMFD_POOL_KINDS', arg: 'DIR', key: 'kindsDir', scope: 'worker', description: 'Folder of custom job kind modules (.js, .mjs, .cjs), loaded by the workers only', defaultText: 'built-in kinds only', parse: (t) => path.resolve(t) },
   { flag: '--kind-file', env: 'MEMFD_POOL_KIND_FILES', arg: 'FILE[,FILE…]', key: 'kindFiles', scope: 'worker', description: 'A custom kind module file, loaded after the folder\'s (repeatable)', defaultText: 'none', parse: parsePaths },
   { flag: '--heartbeat-interval', env: 'MEMFD_POOL_HEARTBEAT_INTERVAL', arg: 'MS', key: 'heartbeatIntervalMs', scope: 'server', description: 'How often the server pings each worker', defaultText: '1000', parse: (t) => parseInteger(t, 1) },

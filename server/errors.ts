@@ -13,11 +13,12 @@ export { CodedError }
 export { ATTACH_ERROR_CODES, type AttachErrorCode } from './attach/protocol'
 
 export const POOL_ERROR_CODES = {
-  NOT_FOUND: 'No buffer or job by that id',
+  NOT_FOUND: 'No buffer, job or pipeline by that id',
   BUFFER_SEALED: 'The buffer is sealed; its bytes can no longer change',
   BUFFER_NOT_SEALED: 'Jobs read only sealed buffers; seal the input first',
   BUFFER_MAPPED_WRITABLE: 'A process still maps the buffer writable, so it cannot be sealed yet',
   JOB_FINISHED: 'The job has already finished',
+  PIPELINE_FINISHED: 'The pipeline has already finished',
   SEAL_REFUSED: 'Another holder of the buffer forbade new seals',
   PAYLOAD_TOO_LARGE: 'The payload is larger than allowed',
   RANGE_NOT_SATISFIABLE: 'The range lies outside the buffer',
@@ -28,6 +29,7 @@ export const POOL_ERROR_CODES = {
   INVALID_PARAMS: 'The params do not match the kind\'s schema',
   INVALID_INPUTS: 'The job names the wrong number of inputs',
   INVALID_JOB: 'The job spec does not match its schema (see the message for the field)',
+  INVALID_PIPELINE: 'The pipeline\'s steps do not form a valid graph (see the message for the step)',
   INVALID_SIZE: 'A size must be a non-negative integer',
   NOT_A_MEMFD: 'The descriptor is not a memfd',
   NOT_SEALED: 'The memfd lacks the shrink, grow and write seals',
@@ -72,7 +74,8 @@ export const JOB_ERROR_CODES = {
   NOT_SEALED: 'An output memfd from the worker lacked the shrink, grow and write seals',
   PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum',
   UNKNOWN_KIND: 'The worker that took the job does not serve its kind',
-  TOO_MANY_OUTPUTS: 'The kind produced more outputs than it declares'
+  TOO_MANY_OUTPUTS: 'The kind produced more outputs than it declares',
+  UPSTREAM_FAILED: 'A pipeline step this one depends on failed, so it never ran'
 } as const
 
 export type PoolErrorCode = keyof typeof POOL_ERROR_CODES
@@ -92,6 +95,7 @@ export const HTTP_STATUS = {
   BUFFER_NOT_SEALED: 409,
   BUFFER_MAPPED_WRITABLE: 409,
   JOB_FINISHED: 409,
+  PIPELINE_FINISHED: 409,
   SEAL_REFUSED: 409,
   PAYLOAD_TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
@@ -102,6 +106,7 @@ export const HTTP_STATUS = {
   INVALID_PARAMS: 400,
   INVALID_INPUTS: 400,
   INVALID_JOB: 400,
+  INVALID_PIPELINE: 400,
   INVALID_SIZE: 400,
   NOT_A_MEMFD: 400,
   NOT_SEALED: 409,

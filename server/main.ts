@@ -37,6 +37,7 @@ export interface ConfiguredPoolOptions {
   maxBufferBytes: number
   maxQueue?: number
   prefetch?: number | 'auto'
+  outputTtlMs?: number
   kindsDir?: string
   kinds?: string[]
   heartbeatIntervalMs?: number
@@ -66,6 +67,7 @@ export function poolOptionsFromConfig (config: ServerConfig): ConfiguredPoolOpti
     maxBufferBytes: config.maxBufferBytes,
     maxQueue: config.maxQueue,
     prefetch: config.prefetch,
+    outputTtlMs: config.outputTtlMs,
     kindsDir: config.kindsDir,
     kinds: config.kindFiles,
     heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -132,7 +132,7 @@ export class AttachConnection {
       case 'attach':
         return this.#attach(request.buffer, request.token, request.mode, request.unsealed)
       case 'register':
-        return this.#register(request.name, take, count)
+        return this.#register(request.name, request.ttlMs, take, count)
     }
   }
 
@@ -168,11 +168,11 @@ export class AttachConnection {
     return lease
   }
 
-  #register (name: string | undefined, take: (i: number) => number, count: number): Answer {
+  #register (name: string | undefined, ttlMs: number | undefined, take: (i: number) => number, count: number): Answer {
     if (count === 0) throw new AttachRefusal('BAD_REQUEST', 'register needs one memfd in SCM_RIGHTS')
     // The store owns the descriptor from here, whether it accepts it or not; it checks the seals
     // (and adds F_SEAL_WRITE to a future-write-only memfd, refusing while a writable mapping exists).
-    const info = this.#context.store.adopt(take(0), { name })
+    const info = this.#context.store.adopt(take(0), { name, ttlMs })
     this.#context.logger.info({ peer: this.peer, buffer: info.id, size: info.size }, 'attach socket registered a memfd')
     return { reply: { ok: true, buffer: info } }
   }

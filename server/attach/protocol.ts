@@ -1,6 +1,7 @@
 // The attach socket's messages (docs/attach-protocol.md): limits, error codes, and the parsing
 // of one request. Pure functions over bytes, so the rules can be read (and tested) apart from
 // the socket that carries them.
+import { MAX_TTL_MS } from '../schemas/limits'
 
 /** Requests and replies are at most this many bytes of JSON. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
@@ -60,7 +61,7 @@ export type AttachMode = 'r' | 'rw'
 export type AttachRequest =
   | { op: 'ping' }
   | { op: 'attach', buffer: string, token: string, mode: AttachMode, unsealed: boolean }
-  | { op: 'register', name?: string }
+  | { op: 'register', name?: string, ttlMs?: number }
 
 export interface BufferSummary { id: string, size: number, sealed: boolean }
 
@@ -118,10 +119,15 @@ export function parseRequest (data: Uint8Array): AttachRequest {
     }
     case 'register': {
       const name = member(object, 'name')
-      if (name === undefined) return { op }
+      const ttlMs = member(object, 'ttlMs')
+      if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1 || (ttlMs as number) > MAX_TTL_MS)) {
+        throw new AttachRefusal('BAD_REQUEST', `"ttlMs" must be an integer from 1 to ${MAX_TTL_MS}`)
+      }
+      const lifetime = ttlMs === undefined ? {} : { ttlMs: ttlMs as number }
+      if (name === undefined) return { op, ...lifetime }
       if (typeof name !== 'string') throw new AttachRefusal('BAD_REQUEST', '"name" must be a string')
       if (name.length > MAX_NAME_LENGTH) throw new AttachRefusal('BAD_REQUEST', `"name" is longer than ${MAX_NAME_LENGTH} characters`)
-      return { op, name }
+      return { op, name, ...lifetime }
     }
     default:
       throw new AttachRefusal('UNKNOWN_OP', `Unknown op ${quoted(op)}: use ping, attach or register`)

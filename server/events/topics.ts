@@ -3,10 +3,10 @@
 // rest without touching this file.
 import type { PoolEvent } from '../pool/types'
 
-export const TOPICS = ['jobs', 'buffers', 'workers', 'pool'] as const
+export const TOPICS = ['jobs', 'buffers', 'workers', 'pool', 'pipelines'] as const
 export type Topic = typeof TOPICS[number]
 
-const TOPIC_BY_PREFIX: Record<string, Topic> = { job: 'jobs', buffer: 'buffers', worker: 'workers', pool: 'pool' }
+const TOPIC_BY_PREFIX: Record<string, Topic> = { job: 'jobs', buffer: 'buffers', worker: 'workers', pool: 'pool', pipeline: 'pipelines' }
 
 /** The topic an event type belongs to (`job.started` → `jobs`), or null for one outside them. */
 export function topicOf (type: string): Topic | null {
@@ -33,11 +33,19 @@ export interface EventFilter {
   topics: ReadonlySet<Topic>
   /** Only this job's `job.*` events (other topics are unaffected). */
   job: string | null
+  /** Only this pipeline's `pipeline.*` events, and `job.*` events of its steps' jobs. */
+  pipeline?: string | null
 }
 
 export function matches (filter: EventFilter, event: PoolEvent): boolean {
   const topic = topicOf(event.type)
   if (topic === null || !filter.topics.has(topic)) return false
-  if (topic === 'jobs' && filter.job !== null) return (event.data as { id?: unknown } | null)?.id === filter.job
+  if (topic === 'jobs' && filter.job !== null && (event.data as { id?: unknown } | null)?.id !== filter.job) return false
+  if ((topic === 'jobs' || topic === 'pipelines') && filter.pipeline != null) {
+    // pipeline.step and job.* carry the pipeline's id in `pipeline`, the other pipeline.* in `id`.
+    const data = event.data as { id?: unknown, pipeline?: unknown } | null
+    const pipeline = topic === 'jobs' || event.type === 'pipeline.step' ? data?.pipeline : data?.id
+    return pipeline === filter.pipeline
+  }
   return true
 }

@@ -29,6 +29,10 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /v1/jobs': 'listJobs',
   'GET /v1/jobs/:id': 'getJob',
   'POST /v1/jobs/:id/cancel': 'cancelJob',
+  'POST /v1/pipelines': 'submitPipeline',
+  'GET /v1/pipelines': 'listPipelines',
+  'GET /v1/pipelines/:id': 'getPipeline',
+  'POST /v1/pipelines/:id/cancel': 'cancelPipeline',
   'GET /v1/kinds': 'listKinds',
   'GET /v1/workers': 'listWorkers',
   'GET /v1/pool': 'getPool',
@@ -54,6 +58,7 @@ export default fp(async function swaggerPlugin (app) {
       tags: [
         { name: 'buffers', description: 'Shared-memory buffers and their bytes' },
         { name: 'jobs', description: 'Work run by the worker processes on sealed buffers' },
+        { name: 'pipelines', description: 'Graphs of jobs whose intermediate buffers stay in shared memory' },
         { name: 'pool', description: 'Workers, job kinds and counters' },
         { name: 'health', description: 'Probes and metrics' }
       ],

@@ -5,7 +5,7 @@
 // store. Pool (pool.ts) is the public face and only delegates here.
 import type { WorkerConfig } from '../../workers/protocol'
 import { jobSpecProblem } from '../schemas/job-spec-check'
-import { BufferStore } from './buffer-store'
+import { BufferStore, checkTtl } from './buffer-store'
 import { createDispatchPolicy } from './dispatch-policy'
 import { Dispatcher } from './dispatcher'
 import { JobTable, TERMINAL, type JobRecord } from './job-table'
@@ -13,7 +13,7 @@ import { KindRegistry } from './kind-registry'
 import { PoolError } from './pool-error'
 import type { PoolOptions, ResolvedPoolOptions } from './pool-options'
 import { Supervisor, type WorkerSlot } from './supervisor'
-import type { JobError, JobInfo, JobSpec, JobState, KindInfo, PoolEventType, PoolStats, WorkerInfo, WorkerState } from './types'
+import type { JobError, JobInfo, JobOrigin, JobSpec, JobState, KindInfo, PoolEventType, PoolStats, WorkerInfo, WorkerState } from './types'
 import { buildWorkerConfig } from './worker-config'
 import { WorkerLink, type JobOutcome, type LinkHost } from './worker-link'
 import { WorkerUpdates } from './worker-updates'
@@ -437,7 +437,7 @@ export class Engine {
 
   // ---- jobs ------------------------------------------------------------------------------
 
-  enqueue (spec: JobSpec): JobInfo {
+  enqueue (spec: JobSpec, origin?: JobOrigin): JobInfo {
     if (this.#closed) throw new PoolError('POOL_CLOSED', 'The pool is shutting down')
     // The same schema and validator as POST /v1/jobs: the library and REST agree on every limit.
     const problem = jobSpecProblem(spec)
@@ -457,6 +457,9 @@ export class Engine {
     if (spec.timeoutMs !== undefined && (!Number.isSafeInteger(spec.timeoutMs) || spec.timeoutMs < 1 || spec.timeoutMs > MAX_TIMEOUT_MS)) {
       throw new PoolError('INVALID_PARAMS', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (24 hours)`)
     }
+    // The origin's ttl (a pipeline's) wins over the spec's; neither: the pool's default.
+    const outputTtlMs = origin?.outputTtlMs !== undefined ? origin.outputTtlMs : spec.outputTtlMs ?? this.options.outputTtlMs
+    if (outputTtlMs !== null) checkTtl(outputTtlMs, 'outputTtlMs')
     const maxAttempts = spec.maxAttempts ?? 1
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
       throw new PoolError('INVALID_PARAMS', 'maxAttempts must be an integer from 1 to 10')
@@ -466,7 +469,16 @@ export class Engine {
     }
     // The job holds its inputs from now on: deleting one hides it but keeps its memory for us.
     const leases = inputs.map((id) => this.store.acquire(id))
-    const record = this.jobs.create({ kind: spec.kind, inputs, params, maxAttempts, timeoutMs: spec.timeoutMs ?? null }, leases)
+    const record = this.jobs.create({
+      kind: spec.kind,
+      inputs,
+      params,
+      maxAttempts,
+      timeoutMs: spec.timeoutMs ?? null,
+      pipeline: origin?.pipeline ?? null,
+      step: origin?.step ?? null,
+      outputTtlMs
+    }, leases)
     this.#dispatcher.push(record)
     this.#emit('job.queued', this.jobs.snapshot(record))
     this.#dispatcher.dispatch()

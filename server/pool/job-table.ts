@@ -21,6 +21,8 @@ export interface JobRecord {
   removeHolders: Array<() => void>
   waiters: Array<() => void>
   lastProgressEvent: number
+  /** Ttl of the job's outputs (null: they do not expire). */
+  outputTtlMs: number | null
 }
 
 export interface NewJob {
@@ -29,6 +31,11 @@ export interface NewJob {
   params: Record<string, unknown>
   maxAttempts: number
   timeoutMs: number | null
+  /** The pipeline and step it runs for (default null: outside pipelines). */
+  pipeline?: string | null
+  step?: string | null
+  /** Ttl of its outputs (default null: they do not expire). */
+  outputTtlMs?: number | null
 }
 
 /** Finish times kept for the throughput figure: trimmed by half when this many pile up. */
@@ -64,7 +71,9 @@ export class JobTable {
         progress: 0,
         queuedAt: new Date().toISOString(),
         startedAt: null,
-        finishedAt: null
+        finishedAt: null,
+        pipeline: job.pipeline ?? null,
+        step: job.step ?? null
       },
       leases,
       link: null,
@@ -73,7 +82,8 @@ export class JobTable {
       killTimer: null,
       removeHolders: [],
       waiters: [],
-      lastProgressEvent: 0
+      lastProgressEvent: 0,
+      outputTtlMs: job.outputTtlMs ?? null
     }
     this.#jobs.set(record.info.id, record)
     return record

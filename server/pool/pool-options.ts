@@ -53,6 +53,8 @@ export interface PoolOptions {
   logger?: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void }
   /** The attach socket's path, when one is served (reported in stats). */
   attachSocket?: string | null
+  /** Job outputs expire (are deleted) this long after they are made, unless a job says otherwise (default: never). */
+  outputTtlMs?: number | null
 }
 
 export interface ResolvedPoolOptions {
@@ -69,6 +71,7 @@ export interface ResolvedPoolOptions {
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
   kindWaitMs: number
+  outputTtlMs: number | null
 }
 
 export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOptions {
@@ -86,6 +89,7 @@ export function resolvePoolOptions (options: PoolOptions = {}): ResolvedPoolOpti
     killAfterMs: options.killAfterMs ?? 3000,
     heartbeatIntervalMs: Math.max(1, options.heartbeatIntervalMs ?? 1000),
     heartbeatTimeoutMs: Math.max(1, options.heartbeatTimeoutMs ?? 10_000),
-    kindWaitMs: Math.max(0, options.kindWaitMs ?? 30_000)
+    kindWaitMs: Math.max(0, options.kindWaitMs ?? 30_000),
+    outputTtlMs: options.outputTtlMs ?? null
   }
 }

@@ -12,10 +12,12 @@
 // the private engine (engine.ts) and the parts it wires.
 import { EventEmitter } from 'node:events'
 import type { ExternalWorkerConnection } from '../worker-socket/external-worker-connection'
-import type { BufferStore } from './buffer-store'
+import { PoolError } from './pool-error'
+import { createPipelines, type PipelineInfo, type PipelineSpec, type Pipelines } from '../pipelines'
+import { checkTtl, type BufferStore } from './buffer-store'
 import { Engine } from './engine'
 import { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
-import type { JobInfo, JobSpec, JobState, KindInfo, PoolEvent, PoolEventType, PoolStats, WorkerInfo } from './types'
+import type { JobInfo, JobOrigin, JobSpec, JobState, KindInfo, PoolEvent, PoolEventType, PoolStats, WorkerInfo } from './types'
 
 export { resolvePoolOptions, type PoolOptions, type ResolvedPoolOptions } from './pool-options'
 export { AUTO_PREFETCH, SHORT_RUN_MS } from './dispatch-policy'
@@ -32,6 +34,7 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
   constructor (options: PoolOptions = {}) {
     super()
     this.options = resolvePoolOptions(options)
+    if (this.options.outputTtlMs !== null) checkTtl(this.options.outputTtlMs, 'outputTtlMs')
     this.attachSocket = options.attachSocket ?? null
     this.#engine = new Engine(this.options, options, {
       emit: (type, data) => this.#emit(type, data),
@@ -64,8 +67,11 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   get closed (): boolean { return this.#engine.closed }
 
-  /** Validates and queues a job; returns it at once (state `queued`, or `running` if a worker was free). */
-  enqueue (spec: JobSpec): JobInfo { return this.#engine.enqueue(spec) }
+  /**
+   * Validates and queues a job; returns it at once (state `queued`, or `running` if a worker was
+   * free). `origin` is for pipelines: the job's `pipeline` and `step`, and its outputs' ttl.
+   */
+  enqueue (spec: JobSpec, origin?: JobOrigin): JobInfo { return this.#engine.enqueue(spec, origin) }
 
   /** Queues a job and resolves with it once it has finished (in any terminal state). */
   async submit (spec: JobSpec): Promise<JobInfo> {
@@ -90,6 +96,29 @@ export class Pool extends EventEmitter<{ event: [PoolEvent] }> {
 
   /** The kinds the workers reported, with who serves each. */
   kinds (): KindInfo[] { return this.#engine.kindList() }
+
+  /**
+   * The params a job of `kind` would run with (its schema's defaults filled in), or the PoolError
+   * enqueue() would refuse them with (UNKNOWN_KIND, INVALID_PARAMS; NOT_READY before any worker
+   * reported its kinds). Nothing is queued: pipelines check every step with it before starting any.
+   */
+  checkParams (kind: string, params: unknown): Record<string, unknown> {
+    if (this.#engine.kinds.empty) throw new PoolError('NOT_READY', 'No worker has reported its kinds yet; await pool.whenReady() first')
+    return this.#engine.kinds.validate(kind, params)
+  }
+
+  // ---- pipelines (server/pipelines/, built over this class's public methods) ---------------
+
+  #pipelines: Pipelines | null = null
+
+  /** The pool's pipeline table, made on first use. */
+  get pipelines (): Pipelines {
+    if (this.#pipelines === null) this.#pipelines = createPipelines(this)
+    return this.#pipelines
+  }
+
+  /** Validates and starts a pipeline of jobs (see server/pipelines/); returns it at once. */
+  pipeline (spec: PipelineSpec): PipelineInfo { return this.pipelines.create(spec) }
 
   workers (): WorkerInfo[] { return this.#engine.workers() }
 

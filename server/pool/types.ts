@@ -14,12 +14,27 @@ import type { WorkerSchema } from '../schemas/worker'
 export type DescriptorHolder = Static<typeof DescriptorHolderSchema>
 export type BufferInfo = Static<typeof BufferSchema>
 export type BufferState = BufferInfo['state']
+/** The job (and pipeline step) whose output a buffer is. */
+export type BufferLineage = NonNullable<BufferInfo['producedBy']>
+/** Why a buffer went: a DELETE (or the library's store.delete), or its ttl ran out. */
+export type BufferDeleteReason = 'deleted' | 'expired'
 
 export type JobState = Static<typeof JobStateSchema>
 export type JobError = Static<typeof JobErrorSchema>
 export type JobInfo = Static<typeof JobSchema>
 /** What pool.enqueue() takes; the body of POST /v1/jobs. */
 export type JobSpec = Static<typeof SubmitJobBody>
+
+/**
+ * What only the library's pipelines (server/pipelines/) say about a job they enqueue, apart from
+ * its JobSpec (which stays exactly the REST body): the pipeline and step it runs for, and its
+ * outputs' ttl, where null means they never expire, whatever the pool's default.
+ */
+export interface JobOrigin {
+  pipeline: string
+  step: string
+  outputTtlMs?: number | null
+}
 
 export type WorkerInfo = Static<typeof WorkerSchema>
 export type WorkerState = WorkerInfo['state']

@@ -234,11 +234,14 @@ export class WorkerLink implements DispatchTarget {
       closeAll()
       return { ok: false, error: { code: 'PROTOCOL_ERROR', message: `Expected ${outputs.length} output descriptors, received ${fds.length}${broken ? ' (their counts disagree with the messages that carried them)' : ''}` } }
     }
-    // Each output must be a sealed memfd within the limits; the store closes any it refuses.
+    // Each output must be a sealed memfd within the limits; the store closes any it refuses. It
+    // records who made it (lineage) and, when the job asked for one, its ttl.
+    const info = record.info
+    const producedBy = info.pipeline === null ? { job: info.id } : { job: info.id, pipeline: info.pipeline, ...(info.step === null ? {} : { step: info.step }) }
     const adopted: string[] = []
     for (let i = 0; i < fds.length; i++) {
       try {
-        adopted.push(this.#host.store.adopt(fds[i], { name: `${record.info.id}-out${i}` }).id)
+        adopted.push(this.#host.store.adopt(fds[i], { name: `${info.id}-out${i}`, producedBy, ttlMs: record.outputTtlMs ?? undefined }).id)
       } catch (err) {
         closeAll(i + 1)
         for (const id of adopted) this.#host.store.delete(id)

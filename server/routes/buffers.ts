@@ -21,11 +21,11 @@ function isOctetStream (contentType: string | undefined): boolean {
  * first byte is read (a memfd is reserved whole, so the quota is checked up front), and deleted
  * again if anything goes wrong, so a failed upload leaves nothing behind.
  */
-async function createFromBody (store: BufferStore, uploads: UploadLimits, request: IncomingMessage, name: string | undefined): Promise<ReturnType<BufferStore['get']>> {
+async function createFromBody (store: BufferStore, uploads: UploadLimits, request: IncomingMessage, name: string | undefined, ttlMs: number | undefined): Promise<ReturnType<BufferStore['get']>> {
   const size = declaredLength(request)
   if (size === null) throw new ApiError('LENGTH_REQUIRED')
   checkUploadHeaders(request, size)
-  const created = store.create({ size, name })
+  const created = store.create({ size, name, ttlMs })
   try {
     await streamIntoBuffer(request, { store, id: created.id, offset: 0, limit: size, idleTimeoutMs: uploads.bodyTimeoutMs, signal: uploads.signal })
     return store.seal(created.id)
@@ -53,20 +53,20 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       response: {
         201: ref(BufferSchema, { description: 'The new buffer' }),
-        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
+        ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'INVALID_SIZE', 'INVALID_PARAMS', 'UNAUTHORIZED', 'LENGTH_REQUIRED',
           'PAYLOAD_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'TOO_MANY_BUFFERS', 'RESOURCE_EXHAUSTED', 'POOL_CLOSED')
       }
     }
   }, async (request, reply) => {
     let created
     if (isOctetStream(request.headers['content-type'])) {
-      created = await createFromBody(store, app.uploads, request.raw, request.query.name)
+      created = await createFromBody(store, app.uploads, request.raw, request.query.name, request.query.ttlMs)
     } else {
       const body = request.body as CreateBufferBody | undefined
       if (body === undefined || body === null || typeof body !== 'object') {
         throw new ApiError('VALIDATION_ERROR', 'body is required: JSON {size, name?} or application/octet-stream bytes')
       }
-      created = store.create({ size: body.size, name: body.name ?? request.query.name })
+      created = store.create({ size: body.size, name: body.name ?? request.query.name, ttlMs: body.ttlMs ?? request.query.ttlMs })
     }
     void reply.code(201).header('location', `/v1/buffers/${created.id}`)
     return created

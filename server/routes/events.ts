@@ -9,7 +9,7 @@ import { EventsQuery } from '../schemas/events'
 
 const DESCRIPTION = 'A WebSocket (send `Connection: Upgrade`, `Upgrade: websocket`). The first message is a ' +
   '`snapshot` of the pool, its workers, the newest buffers and recent jobs (bounded: `truncated` and `counts` ' +
-  'say what it left out); then one JSON message per event (`{"type","ts","data"}`: buffer.*, job.*, worker.*, ' +
+  'say what it left out); then one JSON message per event (`{"type","ts","data"}`: buffer.*, job.*, pipeline.*, worker.*, ' +
   'pool.stats about once a second; buffer.holders and worker.updated keep descriptor maps and worker counters ' +
   'current without polling), and `lagged` when the client read too slowly and lost events. Messages are ' +
   'described in asyncapi.yaml. Past the subscriber limit the socket is closed at once with 1013 and a reason. ' +
@@ -21,7 +21,7 @@ function filterOf (query: EventsQuery): EventFilter {
   if ('unknown' in parsed) {
     throw new ApiError('VALIDATION_ERROR', `query.topics: unknown topic ${JSON.stringify(parsed.unknown)}; topics are ${TOPICS.join(', ')}`)
   }
-  return { topics: parsed.topics, job: query.job ?? null }
+  return { topics: parsed.topics, job: query.job ?? null, pipeline: query.pipeline ?? null }
 }
 
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -43,6 +43,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: async (request) => {
       const filter = filterOf(request.query)
       if (filter.job !== null) app.pool.get(filter.job) // NOT_FOUND before the upgrade
+      if (filter.pipeline != null) app.pool.pipelines.get(filter.pipeline)
     },
     handler: async () => {
       throw new ApiError('BAD_REQUEST', 'GET /v1/events is a WebSocket: send the request with "Connection: Upgrade" and "Upgrade: websocket"')

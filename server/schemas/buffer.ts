@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
-import { MAX_ID_LENGTH, MAX_NAME_LENGTH } from './limits'
+import { MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TTL_MS } from './limits'
 
 export const DescriptorHolder = Type.Object({
   pid: Type.Integer({ description: 'The holding process' }),
@@ -23,15 +23,29 @@ export const BufferSchema = Type.Object({
   attachToken: Type.String({ description: 'Capability for the attach socket: whoever has it may map this buffer' }),
   descriptors: Type.Array(DescriptorHolder, {
     description: 'Which process holds the buffer under which process-local descriptor number'
+  }),
+  producedBy: Type.Union([
+    Type.Object({
+      job: Type.String(),
+      pipeline: Type.Optional(Type.String()),
+      step: Type.Optional(Type.String())
+    }, { additionalProperties: false }),
+    Type.Null()
+  ], { description: 'The job (and pipeline step) whose output this is; null for uploads and registrations' }),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When the buffer is deleted on its own (buffer.deleted with reason "expired"); null: never'
   })
 }, { $id: 'Buffer', additionalProperties: false })
 export type BufferSchema = Static<typeof BufferSchema>
 
 export const BufferList = Type.Object({ buffers: Type.Array(ref(BufferSchema)) }, { additionalProperties: false, description: 'Live buffers' })
 
+const TtlMs = Type.Integer({ minimum: 1, maximum: MAX_TTL_MS, description: 'Delete the buffer on its own this long after creation' })
+
 export const CreateBufferBody = Type.Object({
   size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Bytes; the buffer starts zero-filled' }),
-  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'A label for people; defaults to the id' }))
+  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'A label for people; defaults to the id' })),
+  ttlMs: Type.Optional(TtlMs)
 }, { additionalProperties: false })
 export type CreateBufferBody = Static<typeof CreateBufferBody>
 
@@ -50,7 +64,8 @@ export const BufferIdParams = Type.Object({
 export type BufferIdParams = Static<typeof BufferIdParams>
 
 export const CreateBufferQuery = Type.Object({
-  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'For an octet-stream body: the buffer\'s name' }))
+  name: Type.Optional(Type.String({ maxLength: MAX_NAME_LENGTH, description: 'For an octet-stream body: the buffer\'s name' })),
+  ttlMs: Type.Optional(Type.Integer({ ...TtlMs, description: 'For an octet-stream body: delete the buffer on its own this long after creation' }))
 })
 export type CreateBufferQuery = Static<typeof CreateBufferQuery>
 

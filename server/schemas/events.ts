@@ -18,6 +18,11 @@ export const EventsQuery = Type.Object({
     maxLength: 100,
     description: 'Only this job\'s job.* events (the snapshot then lists only this job)'
   })),
+  pipeline: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'Only this pipeline\'s pipeline.* events, and the job.* events of its steps'
+  })),
   token: Type.Optional(Type.String({
     description: 'The server\'s token, for clients that cannot send an Authorization header on the handshake (browsers)'
   }))

@@ -4,7 +4,7 @@ import { ref } from './ref'
 import { stringEnum } from './string-enum'
 import { JOB_ERROR_CODES } from '../errors'
 import { anyObject } from './any-object'
-import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_JOB_INPUTS, MAX_KIND_NAME_LENGTH, MAX_LIST_LIMIT, MAX_TIMEOUT_MS, MAX_WAIT_MS } from './limits'
+import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_JOB_INPUTS, MAX_KIND_NAME_LENGTH, MAX_LIST_LIMIT, MAX_TIMEOUT_MS, MAX_TTL_MS, MAX_WAIT_MS } from './limits'
 
 export { MAX_WAIT_MS }
 
@@ -37,7 +37,9 @@ export const JobSchema = Type.Object({
   progress: Type.Number({ minimum: 0, maximum: 1 }),
   queuedAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  pipeline: Type.Union([Type.String(), Type.Null()], { description: 'The pipeline the job runs a step of; null outside pipelines' }),
+  step: Type.Union([Type.String(), Type.Null()], { description: 'That step\'s id' })
 }, { $id: 'Job', additionalProperties: false })
 export type JobSchema = Static<typeof JobSchema>
 
@@ -49,7 +51,8 @@ export const SubmitJobBody = Type.Object({
   inputs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), { maxItems: MAX_JOB_INPUTS, description: 'Sealed buffer ids' })),
   params: Type.Optional(anyObject({ description: 'Checked against the kind\'s params schema (GET /v1/kinds)' })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Fail with TIMEOUT when the job runs longer (at most 24 h)' })),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'Attempts when a worker dies under the job (default 1: no retry)' }))
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'Attempts when a worker dies under the job (default 1: no retry)' })),
+  outputTtlMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TTL_MS, description: 'The outputs expire (are deleted) this long after they are made (default: the server\'s --output-ttl-ms, or never)' }))
 }, { additionalProperties: false })
 export type SubmitJobBody = Static<typeof SubmitJobBody>
 

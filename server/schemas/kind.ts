@@ -9,7 +9,10 @@ export const KindSchema = Type.Object({
   name: Type.String(),
   description: Type.String(),
   inputs: Bounds,
-  outputs: Type.Optional(Type.Object(Bounds.properties, { additionalProperties: false, description: 'How many output buffers a job of this kind may produce' })),
+  outputs: Type.Object(Bounds.properties, {
+    additionalProperties: false,
+    description: 'How many output buffers a job of this kind may produce (a pipeline step may read outputs 0 to max - 1)'
+  }),
   params: Type.Unknown({
     description: 'The JSON Schema (draft 2020-12 subset, as the kind declares it) that a job\'s `params` must match; ' +
       'null when the kind takes any params. POST /v1/jobs validates against it (400 INVALID_PARAMS).'

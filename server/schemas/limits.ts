@@ -8,8 +8,12 @@ export const MAX_ID_LENGTH = 100
 export const MAX_NAME_LENGTH = 200
 /** A kind's name. */
 export const MAX_KIND_NAME_LENGTH = 64
-/** Inputs of one job. */
-export const MAX_JOB_INPUTS = 16
+/**
+ * Inputs of one job (and of one pipeline step): as many descriptors as the job's one 'run'
+ * message to its worker carries (workers/protocol.ts WORKER_CHANNEL.maxFds; a test keeps them
+ * equal). A kind declares its own bound within it (concat takes all 32).
+ */
+export const MAX_JOB_INPUTS = 32
 /** A job's timeoutMs: 24 hours. */
 export const MAX_TIMEOUT_MS = 24 * 3600 * 1000
 /** A job's maxAttempts. */
@@ -18,6 +22,13 @@ export const MAX_ATTEMPTS = 10
 export const MAX_WAIT_MS = 60_000
 /** GET /v1/jobs?limit= and pool.list({ limit }). */
 export const MAX_LIST_LIMIT = 1000
+/** Params of any kind, checked at submit: nesting depth and JSON size (INVALID_PARAMS beyond). */
+/** A buffer's ttlMs (and a job's or pipeline's outputTtlMs): the longest one Node timer can wait (~24.8 days). */
+export const MAX_TTL_MS = 2 ** 31 - 1
+/** Steps of one pipeline. */
+export const MAX_PIPELINE_STEPS = 256
+/** Inputs of one pipeline step: a job's (the kind's own bound applies too). */
+export const MAX_STEP_INPUTS = MAX_JOB_INPUTS
 /** Params of any kind, checked at submit: nesting depth and JSON size (INVALID_PARAMS beyond). */
 export const MAX_PARAMS_DEPTH = 32
 export const MAX_PARAMS_BYTES = 64 * 1024

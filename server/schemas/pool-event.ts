@@ -7,7 +7,8 @@ export const POOL_EVENT_TYPES = [
   'buffer.created', 'buffer.sealed', 'buffer.deleted', 'buffer.holders',
   'job.queued', 'job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.cancelled',
   'worker.started', 'worker.exited', 'worker.updated',
-  'pool.stats'
+  'pool.stats',
+  'pipeline.created', 'pipeline.step', 'pipeline.succeeded', 'pipeline.failed', 'pipeline.cancelled'
 ] as const
 
 export const PoolEventType = stringEnum(POOL_EVENT_TYPES)

@@ -1,5 +1,5 @@
 // What the store keeps per buffer. Private to server/store/: callers see BufferInfo and leases.
-import type { DescriptorHolder } from '../pool/types'
+import type { BufferLineage, DescriptorHolder } from '../pool/types'
 
 export interface BufferRecord {
   id: string
@@ -18,4 +18,9 @@ export interface BufferRecord {
   deleted: boolean
   /** Other processes holding the buffer, keyed by an object per registration. */
   holders: Map<object, DescriptorHolder>
+  /** The job (and pipeline step) that made it; null for uploads and registrations. */
+  producedBy: BufferLineage | null
+  /** When the ttl deletes it (ISO time); null: never. */
+  expiresAt: string | null
+  expiryTimer: NodeJS.Timeout | null
 }

@@ -11,7 +11,8 @@ import fs from 'node:fs'
 import * as native from '../../native'
 import { newId, newToken } from '../pool/ids'
 import { PoolError } from '../pool/pool-error'
-import type { BufferInfo, DescriptorHolder } from '../pool/types'
+import type { BufferDeleteReason, BufferInfo, BufferLineage, DescriptorHolder } from '../pool/types'
+import { MAX_TTL_MS } from '../schemas/limits'
 import type { BufferRecord } from './buffer-record'
 import { BufferLease, type LeaseHost } from './buffer-lease'
 import { defaultMaxBuffers } from './descriptor-budget'
@@ -22,6 +23,23 @@ export { BufferLease } from './buffer-lease'
 /** A Buffer cannot be longer than this on Node 20 (buffer.constants.MAX_LENGTH), and the
  * server reads and writes a buffer through one mapping. */
 export const MAX_MAPPABLE_BYTES = 4 * 1024 ** 3
+
+export { MAX_TTL_MS }
+
+/** Refuses a ttl that is not a whole number of milliseconds a timer can wait. */
+export function checkTtl (ttlMs: unknown, what = 'ttlMs'): void {
+  if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1 || (ttlMs as number) > MAX_TTL_MS) {
+    throw new PoolError('INVALID_PARAMS', `${what} must be an integer from 1 to ${MAX_TTL_MS} (milliseconds)`)
+  }
+}
+
+/** Lifecycle settings of a new buffer. */
+export interface BufferLifecycle {
+  /** Deleted on its own (as delete() does) this long after creation. */
+  ttlMs?: number
+  /** The job (and pipeline step) that made it. */
+  producedBy?: BufferLineage | null
+}
 
 export interface BufferStoreOptions {
   maxMemoryBytes: number
@@ -37,7 +55,7 @@ export interface BufferStoreOptions {
 export interface BufferStoreEvents {
   'buffer.created': [BufferInfo]
   'buffer.sealed': [BufferInfo]
-  'buffer.deleted': [{ id: string, name: string }]
+  'buffer.deleted': [{ id: string, name: string, reason: BufferDeleteReason }]
   /** A live buffer's holders changed (a worker or attached client came or went): its info now. */
   'buffer.holders': [BufferInfo]
 }
@@ -104,7 +122,8 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   }
 
   /** A new zero-filled, writable buffer; its memory is reserved now so writes cannot SIGBUS later. */
-  create (spec: { size: number, name?: string }): BufferInfo {
+  create (spec: { size: number, name?: string } & BufferLifecycle): BufferInfo {
+    if (spec.ttlMs !== undefined) checkTtl(spec.ttlMs)
     this.#checkRoom(spec.size)
     const id = newId('buf')
     const fd = withDescriptor(() => native.memfdCreate(`memfd-pool:${id}`))
@@ -123,7 +142,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       }
       throw err
     }
-    return this.#add(id, fd, spec.size, spec.name ?? id, false)
+    return this.#add(id, fd, spec.size, spec.name ?? id, false, spec)
   }
 
   /**
@@ -132,10 +151,11 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
    * ordinary memfd sealed for readers (seal-policy.ts; the store adds F_SEAL_WRITE to one sealed
    * with future-write only, and refuses it while a writable mapping exists), and fit the limits.
    */
-  adopt (fd: number, spec: { name?: string } = {}): BufferInfo {
+  adopt (fd: number, spec: { name?: string } & BufferLifecycle = {}): BufferInfo {
     let size: number
     let readOnly: number
     try {
+      if (spec.ttlMs !== undefined) checkTtl(spec.ttlMs)
       requireSealedMemfd(fd)
       size = native.fileSize(fd)
       this.#checkRoom(size)
@@ -146,10 +166,11 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       throw err
     }
     native.close(fd)
-    return this.#add(newId('buf'), readOnly, size, spec.name ?? '', true)
+    return this.#add(newId('buf'), readOnly, size, spec.name ?? '', true, spec)
   }
 
-  #add (id: string, fd: number, size: number, name: string, sealed: boolean): BufferInfo {
+  #add (id: string, fd: number, size: number, name: string, sealed: boolean, lifecycle: BufferLifecycle): BufferInfo {
+    const now = Date.now()
     const record: BufferRecord = {
       id,
       name: name === '' ? id : name,
@@ -157,12 +178,22 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       fd,
       generation: this.#nextGeneration++,
       sealed,
-      createdAt: new Date().toISOString(),
+      createdAt: new Date(now).toISOString(),
       attachToken: newToken(),
       map: null,
       leases: 0,
       deleted: false,
-      holders: new Map()
+      holders: new Map(),
+      producedBy: lifecycle.producedBy ?? null,
+      expiresAt: lifecycle.ttlMs === undefined ? null : new Date(now + lifecycle.ttlMs).toISOString(),
+      expiryTimer: null
+    }
+    if (lifecycle.ttlMs !== undefined) {
+      // Unref'd: a pending expiry must not keep a library user's process alive.
+      record.expiryTimer = setTimeout(() => {
+        record.expiryTimer = null
+        if (!record.deleted) this.delete(record.id, 'expired')
+      }, lifecycle.ttlMs).unref()
     }
     this.#records.set(id, record)
     this.#visible.set(id, record)
@@ -187,7 +218,9 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
       state: record.sealed ? 'sealed' : 'writable',
       createdAt: record.createdAt,
       attachToken: record.attachToken,
-      descriptors: [{ pid: process.pid, fd: record.fd, role: 'server' }, ...record.holders.values()]
+      descriptors: [{ pid: process.pid, fd: record.fd, role: 'server' }, ...record.holders.values()],
+      producedBy: record.producedBy === null ? null : { ...record.producedBy },
+      expiresAt: record.expiresAt
     }
   }
 
@@ -315,12 +348,18 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   }
 
   /** Hides the buffer now; its memory is freed once no lease holds it. */
-  delete (id: string): void {
+  delete (id: string, reason: BufferDeleteReason = 'deleted'): void {
     const record = this.#lookup(id)
     record.deleted = true
+    this.#clearExpiry(record)
     this.#visible.delete(id)
-    this.emit('buffer.deleted', { id: record.id, name: record.name })
+    this.emit('buffer.deleted', { id: record.id, name: record.name, reason })
     if (record.leases === 0) this.#free(record)
+  }
+
+  #clearExpiry (record: BufferRecord): void {
+    if (record.expiryTimer !== null) clearTimeout(record.expiryTimer)
+    record.expiryTimer = null
   }
 
   #free (record: BufferRecord): void {
@@ -359,6 +398,7 @@ export class BufferStore extends EventEmitter<BufferStoreEvents> {
   /** Frees every buffer (leases are ignored): the store's owner is shutting down. */
   closeAll (): void {
     for (const record of [...this.#records.values()]) {
+      this.#clearExpiry(record)
       this.#visible.delete(record.id)
       this.#free(record)
     }

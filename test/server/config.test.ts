@@ -43,7 +43,7 @@ test('sizes: plain bytes, binary and decimal suffixes, fractions', () => {
 test('every flag, in both --flag value and --flag=value forms', () => {
   const config = parseConfig([
     '--port', '9000', '--host=0.0.0.0', '--workers', '3', '--threads-per-worker', '2', '--max-memory', '2GiB',
-    '--max-buffer=256MiB', '--max-queue', '50', '--prefetch', '4', '--kinds', 'my-kinds', '--attach-socket', '/tmp/a.sock',
+    '--max-buffer=256MiB', '--max-queue', '50', '--prefetch', '4', '--output-ttl-ms', '60000', '--kinds', 'my-kinds', '--attach-socket', '/tmp/a.sock',
     '--token', 'abc', '--metrics-auth', '--grace-ms', '0', '--log-level', 'debug',
     '--kind-file', 'a.mjs,b.cjs', '--kind-file=c.js', '--heartbeat-interval', '500', '--heartbeat-timeout', '4000',
     '--cancel-grace', '250', '--started-after=0', '--inline-kinds', 'noop', '--mapping-cache-entries', '0',
@@ -59,6 +59,7 @@ test('every flag, in both --flag value and --flag=value forms', () => {
     maxBufferBytes: 256 * 1024 ** 2,
     maxQueue: 50,
     prefetch: 4,
+    outputTtlMs: 60_000,
     kindsDir: path.resolve('my-kinds'),
     attachSocket: '/tmp/a.sock',
     token: 'abc',

@@ -94,11 +94,12 @@ function misaligned (bytes: Buffer): Buffer {
 
 test('builtinKinds lists every kind once, each with a description, input bounds and a closed params schema', () => {
   const names = builtinKinds.map((k) => k.name)
-  assert.deepEqual([...names].sort(), ['checksum', 'fill', 'gunzip', 'gzip', 'noop', 'sleep', 'sort', 'stats'])
+  assert.deepEqual([...names].sort(), ['checksum', 'concat', 'fill', 'gunzip', 'gzip', 'noop', 'sleep', 'sort', 'stats'])
   for (const kind of builtinKinds) {
     assert.match(kind.name, /^[a-z0-9_-]+$/)
     assert.ok((kind.description ?? '').length > 10, `${kind.name} description`)
     assert.ok(kind.inputs !== undefined && kind.inputs.min <= kind.inputs.max, `${kind.name} inputs`)
+    assert.ok(kind.outputs !== undefined && kind.outputs.min <= kind.outputs.max, `${kind.name} outputs`)
     assert.equal(kind.params?.additionalProperties, false, `${kind.name} params must be closed`)
     assert.equal(Value.Check(kind.params!, { unexpected: 1 }), false, `${kind.name} accepts unknown params`)
   }
