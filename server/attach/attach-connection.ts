@@ -90,10 +90,11 @@ export class AttachConnection {
     this.#onClosed(this)
   }
 
-  #onMessage (data: Buffer, fds: number[]): void {
+  #onMessage (data: Buffer, received: readonly number[]): void {
     this.#idleTimer.refresh()
-    const owned = [...fds]
-    const take = (i: number): number => { const fd = owned[i]; owned[i] = -1; return fd }
+    // Whatever the request does not take is closed here, on every path.
+    const owned = native.OwnedFds.from(received)
+    const take = (i: number): number => owned.take(i)
     let answer: Answer
     let op = 'unknown'
     try {
@@ -103,7 +104,7 @@ export class AttachConnection {
     } catch (err) {
       answer = { reply: this.#refusal(err, op) }
     } finally {
-      for (const fd of owned) if (fd >= 0) closeQuietly(fd)
+      owned.closeAll()
     }
     this.#send(answer)
   }

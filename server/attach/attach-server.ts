@@ -197,9 +197,7 @@ export class AttachServer {
     }
     this.#refused.set(channel, setTimeout(finish, this.limits.refusalLingerMs))
     channel.on('message', (_data, fds) => {
-      for (const fd of fds) {
-        try { native.close(fd) } catch { /* nothing left to release */ }
-      }
+      native.OwnedFds.from(fds).closeAll()
       finish()
     })
     channel.on('error', finish)
