@@ -50,7 +50,7 @@ test('hello, config, ready: every module type loads in the worker, with top-leve
   assert.equal(ready.threads, 2)
   const names = ready.kinds.map((k) => k.name)
   // Built-in kinds first, then the folder's in file-name order; README.md, package.json and lib/ skipped.
-  assert.deepEqual(names, ['noop', 'sleep', 'checksum', 'gzip', 'gunzip', 'sort', 'stats', 'fill', 'awaited', 'legacy', 'many-outputs', 'shout', 'whereami'])
+  assert.deepEqual(names, ['noop', 'sleep', 'checksum', 'gzip', 'gunzip', 'sort', 'stats', 'fill', 'concat', 'awaited', 'legacy', 'many-outputs', 'shout', 'whereami'])
   const byName = new Map<string, KindReport>(ready.kinds.map((k) => [k.name, k]))
   assert.deepEqual(byName.get('legacy'), {
     name: 'legacy',
