@@ -31,19 +31,62 @@ const skip = !fs.existsSync(CHROMIUM) && process.env.CI === undefined
 
 let browser: Browser
 
+/** Each test's timeout: a hang fails the test (named) instead of the whole file at its 10-minute cap. */
+const TEST_TIMEOUT_MS = 90_000
+/** One cleanup step's limit: a step that hangs fails the test, naming the step, and the next ones still run. */
+const CLEANUP_STEP_MS = 20_000
+
+const cleanupStacks = new WeakMap<TestContext, Array<{ label: string, run: () => unknown }>>()
+
+/**
+ * Registers a cleanup step for the test. Steps run last-registered first (the page closes
+ * before the server it talks to, as a stack unwinds), each within CLEANUP_STEP_MS; node:test's
+ * own t.after runs hooks first-registered first and waits on a hanging one forever.
+ */
+function defer (t: TestContext, label: string, run: () => unknown): void {
+  let stack = cleanupStacks.get(t)
+  if (stack === undefined) {
+    const steps: Array<{ label: string, run: () => unknown }> = []
+    stack = steps
+    cleanupStacks.set(t, steps)
+    t.after(async () => {
+      const failures: string[] = []
+      for (const step of steps.reverse()) {
+        let timer: NodeJS.Timeout | undefined
+        const limit = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => { reject(new Error(`cleanup step '${step.label}' did not finish in ${CLEANUP_STEP_MS} ms`)) }, CLEANUP_STEP_MS)
+        })
+        try {
+          await Promise.race([Promise.resolve().then(step.run), limit])
+        } catch (error) {
+          failures.push((error as Error).message)
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+      if (failures.length > 0) throw new Error(failures.join('; '))
+    })
+  }
+  stack.push({ label, run })
+}
+
 before(async () => {
   if (skip !== false) return
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    timeout: 60_000
   })
+  // A browser that dies mid-file makes every later step fail; say so once, where it happened.
+  browser.on('disconnected', () => { if (!closingBrowser) process.stderr.write('dashboard.test: Chromium disconnected before the file ended\n') })
 })
-after(async () => { await browser?.close() })
+let closingBrowser = false
+after(async () => { closingBrowser = true; await browser?.close() })
 
 /** A page at 1280×800 that records every console error and uncaught exception. */
 async function openPage (t: TestContext): Promise<{ page: Page, errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-  t.after(() => context.close())
+  defer(t, 'browser context close', async () => { await context.close() })
   const page = await context.newPage()
   const errors: string[] = []
   page.on('console', (message) => { if (message.type() === 'error') errors.push(`console: ${message.text()}`) })
@@ -69,9 +112,9 @@ async function showsWorkerPids (page: Page, app: FastifyInstance): Promise<void>
   }
 }
 
-test('the dashboard shows live workers, and a job submitted over REST reaches succeeded without a reload', { skip }, async (t) => {
+test('the dashboard shows live workers, and a job submitted over REST reaches succeeded without a reload', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const app = await startApp({ poolOptions: { workers: 2 } })
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const { page, errors } = await openPage(t)
   await page.goto(`http://127.0.0.1:${portOf(app)}/`)
   await page.waitForSelector('#connection[data-state="live"]')
@@ -103,10 +146,10 @@ test('the dashboard shows live workers, and a job submitted over REST reaches su
   assert.deepEqual(errors, [])
 })
 
-test('with a token, /?token= connects the page and shows jobs live', { skip }, async (t) => {
+test('with a token, /?token= connects the page and shows jobs live', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const token = 'dashboard-token'
   const app = await startApp({ token })
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const { page, errors } = await openPage(t)
   await page.goto(`http://127.0.0.1:${portOf(app)}/?token=${token}`)
   await page.waitForSelector('#connection[data-state="live"]')
@@ -118,9 +161,9 @@ test('with a token, /?token= connects the page and shows jobs live', { skip }, a
   assert.deepEqual(errors, [])
 })
 
-test('open 10 s on a busy pool, the page makes no request once live, and shows each 300 ms job\'s worker descriptor while it runs', { skip }, async (t) => {
+test('open 10 s on a busy pool, the page makes no request once live, and shows each 300 ms job\'s worker descriptor while it runs', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const app = await startApp({ poolOptions: { workers: 2, kindsDir: NAP_KINDS } })
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const { page, errors } = await openPage(t)
   const requests: string[] = []
   let live = false
@@ -164,11 +207,11 @@ test('open 10 s on a busy pool, the page makes no request once live, and shows e
   assert.deepEqual(errors, [])
 })
 
-test('the charts open with the server\'s recent counters, not an empty window', { skip }, async (t) => {
+test('the charts open with the server\'s recent counters, not an empty window', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const app = await startApp()
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const watcher = await openEvents(app, '?topics=pool')
-  t.after(() => watcher.close())
+  defer(t, 'event watcher close', () => watcher.close())
   await watcher.nextOf('snapshot')
   for (let i = 0; i < 3; i++) await watcher.nextOf('pool.stats')
   const { page, errors } = await openPage(t)
@@ -182,21 +225,21 @@ test('the charts open with the server\'s recent counters, not an empty window', 
   assert.deepEqual(errors, [])
 })
 
-test('past the subscriber limit the page says it was refused, and why', { skip }, async (t) => {
+test('past the subscriber limit the page says it was refused, and why', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const app = await startApp({ events: { maxSubscribers: 0 } })
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const { page } = await openPage(t)
   await page.goto(`http://127.0.0.1:${portOf(app)}/`)
   await page.waitForFunction('/refused by the server: too many subscribers/.test(document.getElementById("connection-detail").textContent)')
   assert.equal(await page.getAttribute('#connection', 'data-state'), 'connecting')
 })
 
-test('an external worker (the C example on the worker socket) appears live, marked external with its name, and leaves', { skip, timeout: 60_000 }, async (t) => {
+test('an external worker (the C example on the worker socket) appears live, marked external with its name, and leaves', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-dashboard-external-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  defer(t, 'remove temp dir', () => { fs.rmSync(dir, { recursive: true, force: true }) })
   const socketPath = path.join(dir, 'run', 'worker.sock')
   const app = await startApp({ workerSocket: { path: socketPath } })
-  t.after(() => app.close())
+  defer(t, 'app.close', async () => { await app.close() })
   const binary = path.join(dir, 'c-worker')
   const cc = await run('cc', ['-O2', '-o', binary, C_WORKER_SOURCE])
   assert.equal(cc.code, 0, cc.stderr)
@@ -206,7 +249,7 @@ test('an external worker (the C example on the worker socket) appears live, mark
   await showsWorkerPids(page, app)
 
   const child = spawn(binary, [socketPath], { stdio: 'ignore' })
-  t.after(async () => { child.kill('SIGKILL'); await exited(child) })
+  defer(t, 'C worker exit', async () => { child.kill('SIGKILL'); await exited(child) })
   const row = await page.waitForSelector(`#workers tbody tr[data-pid="${child.pid}"][data-external="true"][data-state="ready"]`)
   assert.match(await row.innerText(), /x\d+\s*external · c-worker/)
   // The pool's own worker is not marked.
