@@ -56,6 +56,7 @@ export class Dispatcher {
   #dispatching = false
   #again = false
   #soon = false
+  #atTurnEnd = false
 
   constructor (policy: DispatchPolicy) {
     this.policy = policy
@@ -120,6 +121,29 @@ export class Dispatcher {
     this.#soon = true
     queueMicrotask(() => {
       this.#soon = false
+      this.dispatch()
+    })
+  }
+
+  /**
+   * A job was queued. When some worker has a free slot, it goes at once: its latency is then the
+   * job's. When every worker is busy, the job could only be sent ahead (prefetch) to wait there,
+   * so it leaves at the end of this turn of the event loop, with every other job queued in the
+   * turn — one message, one sendmsg and one read by the worker for all of them, instead of one
+   * each (a burst of requests read in one poll phase). Nothing waits longer for it: the worker
+   * it goes to is busy with earlier jobs anyway.
+   */
+  dispatchQueued (): void {
+    for (const target of this.#targets) {
+      if (target.accepting && target.load < target.capacity) {
+        this.dispatch()
+        return
+      }
+    }
+    if (this.#atTurnEnd) return
+    this.#atTurnEnd = true
+    setImmediate(() => {
+      this.#atTurnEnd = false
       this.dispatch()
     })
   }

@@ -481,7 +481,7 @@ export class Engine {
     }, leases)
     this.#dispatcher.push(record)
     this.#emit('job.queued', this.jobs.snapshot(record))
-    this.#dispatcher.dispatch()
+    this.#dispatcher.dispatchQueued()
     // After dispatch: a job that found a free worker is already `running`.
     return this.jobs.snapshot(record)
   }
