@@ -32,6 +32,12 @@ class PassView implements LinkView {
 
   constructor (target: DispatchTarget) { this.target = target }
 
+  /** Ready for a new pass (views live as long as their target: a pass allocates nothing per worker). */
+  reset (): void {
+    this.records.length = 0
+    this.#kinds = null
+  }
+
   get id (): string { return this.target.id }
   get capacity (): number { return this.target.capacity }
   get load (): number { return this.target.load + this.records.length }
@@ -52,7 +58,13 @@ class PassView implements LinkView {
 export class Dispatcher {
   readonly policy: DispatchPolicy
   #queue: JobRecord[] = []
-  #targets = new Set<DispatchTarget>()
+  #targets = new Map<DispatchTarget, PassView>()
+  // Scratch of #pass, kept between passes (cleared at the start of each) so that the pass that
+  // sends each job of a busy pool allocates as little as possible.
+  readonly #views: PassView[] = []
+  readonly #serving = new Map<string, PassView[]>()
+  readonly #blockedKinds = new Set<string>()
+  readonly #closed = new Set<PassView>()
   #dispatching = false
   #again = false
   #soon = false
@@ -64,7 +76,7 @@ export class Dispatcher {
 
   get queueDepth (): number { return this.#queue.length }
 
-  addTarget (target: DispatchTarget): void { this.#targets.add(target) }
+  addTarget (target: DispatchTarget): void { if (!this.#targets.has(target)) this.#targets.set(target, new PassView(target)) }
   removeTarget (target: DispatchTarget): void { this.#targets.delete(target) }
 
   /** Queues a job behind the others. */
@@ -134,7 +146,7 @@ export class Dispatcher {
    * it goes to is busy with earlier jobs anyway.
    */
   dispatchQueued (): void {
-    for (const target of this.#targets) {
+    for (const target of this.#targets.keys()) {
       if (target.accepting && target.load < target.capacity) {
         this.dispatch()
         return
@@ -150,17 +162,25 @@ export class Dispatcher {
 
   #pass (): void {
     if (this.#queue.length === 0) return
-    const views: PassView[] = []
-    for (const target of this.#targets) if (target.accepting) views.push(new PassView(target))
+    const views = this.#views
+    views.length = 0
+    for (const [target, view] of this.#targets) {
+      if (!target.accepting) continue
+      view.reset()
+      views.push(view)
+    }
     if (views.length === 0) return
     // Workers that serve a kind, worked out once per kind per pass.
-    const serving = new Map<string, PassView[]>()
+    const serving = this.#serving
+    serving.clear()
     // First come, first served, per kind and per worker: a job that waits keeps every later job
     // of its kind waiting, and the workers it could have gone to are closed to later jobs in this
     // pass (they will take it first once they have room). Jobs of other kinds still go to other
     // workers: a kind that no live worker serves (its external worker left) holds nothing up.
-    const blockedKinds = new Set<string>()
-    const closed = new Set<PassView>()
+    const blockedKinds = this.#blockedKinds
+    blockedKinds.clear()
+    const closed = this.#closed
+    closed.clear()
     const kept: JobRecord[] = []
     let i = 0
     for (; i < this.#queue.length && closed.size < views.length; i++) {
@@ -187,9 +207,12 @@ export class Dispatcher {
       chosen.add(record)
     }
     if (kept.length !== i) this.#queue = i === this.#queue.length ? kept : kept.concat(this.#queue.slice(i))
-    const returned: JobRecord[] = []
+    let returned: JobRecord[] = []
     for (const view of views) {
-      if (view.records.length > 0) returned.push(...view.target.start(view.records))
+      if (view.records.length === 0) continue
+      // start() gets its own array: the view's is cleared by the next pass.
+      const back = view.target.start(view.records.splice(0))
+      if (back.length > 0) returned = returned.concat(back)
     }
     // A worker on its way out gave jobs back: they go first again, to the others.
     if (returned.length > 0) {

@@ -15,6 +15,9 @@ export const PARAMS_MAX_BYTES = 64 * 1024
  * than bytes allowed (each takes at least two) is too large without serialising anything.
  */
 export function boundedParams (params: Record<string, unknown>): Record<string, unknown> {
+  // Most jobs have no params: nothing to walk or copy (a plain empty object has no own keys and
+  // no toJSON; symbol keys and non-enumerable ones are not JSON), so its JSON copy is a fresh {}.
+  if (Object.getPrototypeOf(params) === Object.prototype && isEmpty(params)) return {}
   const stack: Array<[unknown, number]> = [[params, 1]]
   let values = 0
   while (stack.length > 0) {
@@ -41,4 +44,9 @@ export function boundedParams (params: Record<string, unknown>): Record<string, 
 
 function tooLarge (what: string): PoolError {
   return new PoolError('INVALID_PARAMS', `params are ${what}; the limit is ${PARAMS_MAX_BYTES} bytes of JSON`)
+}
+
+function isEmpty (value: object): boolean {
+  for (const key in value) if (Object.hasOwn(value, key)) return false
+  return true
 }
