@@ -4,6 +4,7 @@ import type { JobInfo } from '../pool/types'
 import { errorResponses } from '../schemas/error'
 import { JobIdParams, JobList, JobSchema, ListJobsQuery, SubmitJobBody, WaitQuery } from '../schemas/job'
 import { ref } from '../schemas/ref'
+import { longPoll } from './long-poll'
 
 const TAGS = ['jobs']
 
@@ -14,33 +15,11 @@ function isTerminal (job: JobInfo): boolean {
 const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pool
 
-  // A shutdown must not sit out a minute-long poll: at preClose every wait answers at once with
-  // the job's state then (Fastify waits for in-flight requests before the pool closes). A set of
-  // waiters rather than listeners on one AbortSignal: hundreds of concurrent waits are normal
-  // here, and EventTarget warns (MaxListenersExceededWarning) past ten.
-  const waiting = new Set<() => void>()
-  let closing = false
-  app.addHook('preClose', (done) => {
-    closing = true
-    for (const answerNow of waiting) answerNow()
-    done()
+  const settle = longPoll<JobInfo>(app, {
+    ended: isTerminal,
+    wait: async (id, ms) => await pool.wait(id, ms),
+    get: (id) => pool.get(id)
   })
-
-  async function settle (job: JobInfo, ms: number): Promise<JobInfo> {
-    if (ms <= 0 || isTerminal(job) || closing) return job
-    let answerNow = (): void => {}
-    const cut = new Promise<JobInfo>((resolve) => {
-      answerNow = () => {
-        try { resolve(pool.get(job.id)) } catch { resolve(job) }
-      }
-    })
-    waiting.add(answerNow)
-    try {
-      return await Promise.race([pool.wait(job.id, ms), cut])
-    } finally {
-      waiting.delete(answerNow)
-    }
-  }
 
   app.post('/jobs', {
     schema: {

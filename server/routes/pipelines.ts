@@ -5,36 +5,18 @@ import { errorResponses } from '../schemas/error'
 import { WaitQuery } from '../schemas/job'
 import { ListPipelinesQuery, PipelineIdParams, PipelineList, PipelineSchema, SubmitPipelineBody } from '../schemas/pipeline'
 import { ref } from '../schemas/ref'
+import { longPoll } from './long-poll'
 
 const TAGS = ['pipelines']
 
 const pipelineRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pipelines = app.pool.pipelines
 
-  // As for jobs (routes/jobs.ts): a shutdown answers every held reply at once.
-  const waiting = new Set<() => void>()
-  let closing = false
-  app.addHook('preClose', (done) => {
-    closing = true
-    for (const answerNow of waiting) answerNow()
-    done()
+  const settle = longPoll<PipelineInfo>(app, {
+    ended: (pipeline) => pipeline.state !== 'running',
+    wait: async (id, ms) => await pipelines.wait(id, ms),
+    get: (id) => pipelines.get(id)
   })
-
-  async function settle (pipeline: PipelineInfo, ms: number): Promise<PipelineInfo> {
-    if (ms <= 0 || pipeline.state !== 'running' || closing) return pipeline
-    let answerNow = (): void => {}
-    const cut = new Promise<PipelineInfo>((resolve) => {
-      answerNow = () => {
-        try { resolve(pipelines.get(pipeline.id)) } catch { resolve(pipeline) }
-      }
-    })
-    waiting.add(answerNow)
-    try {
-      return await Promise.race([pipelines.wait(pipeline.id, ms), cut])
-    } finally {
-      waiting.delete(answerNow)
-    }
-  }
 
   app.post('/pipelines', {
     schema: {
