@@ -2,6 +2,10 @@
  * Per-job cost of the pool, for profiling and for before/after figures of an optimisation:
  *
  *   node dist/bench/pool/per-job.js [--workers=1] [--threads=1] [--prefetch=N (default: the pool's auto)] [--rounds=5] [--one=2000] [--many=20000]
+ *                                   [--kind=noop] [--kinds-dir=DIR]
+ *
+ * `--kind=bench-probe --kinds-dir=dist/bench/kinds` measures a custom kind, which runs on a job
+ * thread (only built-in O(1) kinds run on the worker's main thread); the kind gets the one input.
  *
  * Alternates, round by round, the pool (noop job with one 4 KiB sealed input) and piscina
  * (no-op task) on the same number of threads, so load on the machine hits both alike; prints
@@ -17,6 +21,10 @@ import { cpuTimeUs } from '../harness/proc-tree'
 import { fixturePath } from '../procs'
 import { median, percentile } from '../stats'
 import { sealedDispatchBuffer } from './pool-buffers'
+
+function textArg (name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+}
 
 function arg (name: string, fallback: number): number {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`))
@@ -55,19 +63,21 @@ async function main (): Promise<void> {
   const many = arg('many', 20000)
   const loadBefore = os.loadavg()[0]
 
-  const pool = await createPool({ workers, threadsPerWorker: threads, prefetch })
+  const kind = textArg('kind') ?? 'noop'
+  const kindsDir = textArg('kinds-dir')
+  const pool = await createPool({ workers, threadsPerWorker: threads, prefetch, ...(kindsDir !== undefined ? { kindsDir } : {}) })
   await pool.whenReady()
   const input = sealedDispatchBuffer(pool, 4096)
   const poolRun = async (): Promise<void> => {
-    const job = await pool.submit({ kind: 'noop', inputs: [input] })
-    if (job.state !== 'succeeded') throw new Error(`noop ${job.state}: ${JSON.stringify(job.error)}`)
+    const job = await pool.submit({ kind, inputs: [input] })
+    if (job.state !== 'succeeded') throw new Error(`${kind} ${job.state}: ${JSON.stringify(job.error)}`)
   }
   const total = workers * threads
   const piscina = new Piscina({ filename: fixturePath('piscina-worker'), minThreads: total, maxThreads: total })
   const piscinaRun = (): Promise<unknown> => piscina.run(null, { name: 'noop' })
 
   const targets = [
-    { name: `memfd-pool ${workers}×${threads} prefetch ${prefetch}`, run: poolRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
+    { name: `memfd-pool ${workers}×${threads} prefetch ${prefetch}${kind !== 'noop' ? ` ${kind}` : ''}`, run: poolRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
     { name: `piscina ${total} threads`, run: piscinaRun, p50: [] as number[], p99: [] as number[], rate: [] as number[] },
   ]
   const pids = [process.pid, ...pool.workerPids()]
