@@ -5,9 +5,9 @@
 // Pure: plain objects in, plain objects out, nothing drawn here.
 
 export const BOX_W = 190
-export const BOX_H = 84
+export const BOX_H = 104
 export const SOURCE_H = 48
-const GAP_X = 90
+const GAP_X = 130 // room for an edge's size label
 const GAP_Y = 28
 const PAD = 12
 

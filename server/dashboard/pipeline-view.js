@@ -118,19 +118,33 @@ export function createPipelineView (id, root, onChange) {
     defs.append(marker)
     picture.append(defs)
 
-    // Edges between the same two boxes (a step reading one output twice) fan out a little.
-    const seen = new Map()
-    for (const edge of edges) {
+    // Each box's edges leave and arrive spread along its side, ordered by where the other end
+    // is (top to bottom), so a fan-in's labels and a fan-out's lines do not cross or pile up.
+    const centre = (key) => { const node = byKey.get(key); return node.y + node.h / 2 }
+    const slots = (end, other) => {
+      const byNode = new Map()
+      edges.forEach((edge, i) => {
+        const list = byNode.get(edge[end]) ?? []
+        list.push(i)
+        byNode.set(edge[end], list)
+      })
+      const slot = new Map()
+      for (const list of byNode.values()) {
+        list.sort((a, b) => centre(edges[a][other]) - centre(edges[b][other]) || edges[a].input - edges[b].input)
+        list.forEach((i, nth) => slot.set(i, { nth, count: list.length }))
+      }
+      return slot
+    }
+    const outSlot = slots('from', 'to')
+    const inSlot = slots('to', 'from')
+    const spread = (node, { nth, count }) => node.y + (node.h * (nth + 1)) / (count + 1)
+    edges.forEach((edge, i) => {
       const from = byKey.get(edge.from)
       const to = byKey.get(edge.to)
-      const pair = `${edge.from}>${edge.to}`
-      const nth = seen.get(pair) ?? 0
-      seen.set(pair, nth + 1)
-      const bend = nth * 14
       const x1 = from.x + from.w
-      const y1 = from.y + from.h / 2 + bend
+      const y1 = spread(from, outSlot.get(i))
       const x2 = to.x
-      const y2 = to.y + to.h / 2 + bend
+      const y2 = spread(to, inSlot.get(i))
       const mid = (x1 + x2) / 2
       const producer = edge.step ? view.steps.get(edge.step) : null
       const bufferId = edge.bufferId ?? (producer ? outputsOf(producer)[edge.output] ?? null : null)
@@ -145,15 +159,17 @@ export function createPipelineView (id, root, onChange) {
       if (size !== null) g.dataset.size = String(size)
       if (freed) g.dataset.freed = 'true'
       const path = svg('path', { d: `M${x1},${y1}C${mid},${y1} ${mid},${y2} ${x2},${y2}`, class: 'edge-line', 'marker-end': 'url(#arrow)' })
-      const label = svg('text', { x: mid, y: (y1 + y2) / 2 - 5, class: 'edge-label', 'text-anchor': 'middle' })
-      let text = bufferId === null ? 'not made yet' : size === null ? (freed ? '' : '…') : humanBytes(size)
+      // The label sits just before the arrow: beside the input it describes.
+      const label = svg('text', { x: x2 - 10, y: y2 - 5, class: 'edge-label', 'text-anchor': 'end' })
+      const never = producer && isFinished(shownStep(producer).state)
+      let text = bufferId === null ? (never ? 'not made' : 'not made yet') : size === null ? (freed ? '' : '…') : humanBytes(size)
       if (freed) text = text ? `${text} · freed` : 'freed'
       label.textContent = text
       const title = svg('title')
-      title.textContent = `${edge.from.slice(edge.from.indexOf(':') + 1)} → ${edge.to.slice(5)} input ${edge.input}: ${bufferId ?? 'not made yet'}${size === null ? '' : `, ${integer.format(size)} bytes`}`
+      title.textContent = `${edge.from.slice(edge.from.indexOf(':') + 1)} → ${edge.to.slice(5)} input ${edge.input}: ${bufferId ?? text}${size === null ? '' : `, ${integer.format(size)} bytes`}`
       g.append(title, path, label)
       picture.append(g)
-    }
+    })
     graph.append(picture)
 
     for (const node of nodes) {
@@ -191,6 +207,40 @@ export function createPipelineView (id, root, onChange) {
       graph.append(box)
     }
     return element('div', { className: 'graph-wrap' }, [graph])
+  }
+
+  /** The same steps as a table: what the graph's boxes cannot hold (results, whole error messages). */
+  function stepsTable (steps) {
+    const body = element('tbody')
+    for (const raw of steps) {
+      const step = shownStep(raw)
+      const badge = element('span', { className: 'badge', text: step.state })
+      badge.dataset.state = step.state
+      const error = step.error
+        ? [element('strong', { className: 'error-code', text: show(step.error.code) }), document.createTextNode(` ${show(step.error.message)}`)]
+        : []
+      const result = element('td', { className: 'mono step-result', text: step.result ? JSON.stringify(step.result) : '' })
+      result.title = result.textContent
+      const tr = element('tr', {}, [
+        element('td', { className: 'mono', text: step.id }),
+        element('td', { text: step.kind }),
+        element('td', {}, [badge]),
+        element('td', {}, step.jobId ? [link(jobHref(step.jobId), step.jobId, 'mono')] : []),
+        result,
+        element('td', { className: 'error' }, error)
+      ])
+      tr.dataset.stepId = step.id
+      tr.dataset.state = step.state
+      body.append(tr)
+    }
+    const head = element('thead', {}, [element('tr', {}, ['Step', 'Kind', 'State', 'Job', 'Result', 'Error'].map((name) => {
+      const th = element('th', { text: name })
+      th.scope = 'col'
+      return th
+    }))])
+    const table = element('table', { className: 'steps' }, [head, body])
+    table.id = 'pipeline-steps'
+    return element('div', { className: 'table-wrap' }, [table])
   }
 
   function render () {
@@ -260,6 +310,7 @@ export function createPipelineView (id, root, onChange) {
     root.replaceChildren(
       header, notice, facts,
       element('h3', { text: 'Graph' }), drawGraph(steps),
+      element('h3', { text: 'Steps' }), stepsTable(steps),
       element('h3', { text: 'Error' }), errorBlock,
       element('h3', { text: 'Results' }), results
     )

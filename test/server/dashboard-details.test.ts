@@ -4,7 +4,8 @@
 // a header); Cancel on the page cancels a running job; a pipeline opened from the list is drawn
 // as a graph, one box per step and one edge per input, whose states reach `succeeded` live (no
 // reload, no request after it opened); a failing pipeline shows the failed step and its
-// UPSTREAM_FAILED dependents. No test logs a browser error.
+// UPSTREAM_FAILED dependents. No test logs a browser error. Screenshots of the views are written
+// to test-artifacts/dashboard-{job,pipeline,pipeline-failed}.png (not committed).
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
@@ -18,6 +19,12 @@ import request from 'supertest'
 import { portOf, startApp } from '../helpers/server-app'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts')
+
+async function screenshot (page: Page, name: string): Promise<void> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true })
+}
 
 // As dashboard.test.ts: without Chromium on a developer machine the tests say why they did not
 // run; in CI a missing browser is a failure.
@@ -181,6 +188,7 @@ test('a job opened from the list shows params, result, inputs and outputs with t
   assert.equal(sha256(outputBytes), sha256(await contentOf(app, output)))
   assert.equal(sha256(zlib.gunzipSync(outputBytes)), sha256(original))
 
+  await screenshot(page, 'dashboard-job.png')
   // The view is in the URL: a reload opens it again.
   await page.reload()
   await page.waitForSelector(`#detail-root[data-state="succeeded"] ${outputCard}[data-size="${outputInfo.size as number}"]`)
@@ -338,7 +346,12 @@ test('a pipeline opened from the job list is a graph, a box per step and an edge
   // raw was an intermediate: freed once held and both had read it, its size still on its edges.
   await page.waitForSelector(`.edge[data-from="step:raw"][data-to="step:held"][data-freed="true"][data-size="${size}"]`)
   await page.waitForSelector(`#pipeline-outputs li[data-step="small"][data-buffer-id="${small}"][data-size="${smallSize}"]`)
+  // The steps table holds the results: sum's digest is the sha256 of small's bytes.
+  const sumResult = JSON.parse(await textOf(page, '#pipeline-steps tr[data-step-id="sum"] .step-result')) as { digest: string }
+  assert.equal(sumResult.digest, sha256(await contentOf(app, small)))
+  assert.equal(await page.locator('#pipeline-steps tbody tr').count(), 5)
   assert.equal(await page.locator('#pipeline-cancel').count(), 0)
+  await screenshot(page, 'dashboard-pipeline.png')
   assert.deepEqual(requests, [], 'no request after the view opened: the states came as events')
   assert.ok(await stillSameDocument(page))
   assert.deepEqual(errors, [])
@@ -382,6 +395,7 @@ test('a failing pipeline shows the failed step, its UPSTREAM_FAILED dependents, 
   ])
   assert.equal(await attribute(page, '#pipeline-error', 'data-step'), 'un')
   assert.match(await textOf(page, '#pipeline-error'), new RegExp(`^${un.error.code as string} in step un`))
+  await screenshot(page, 'dashboard-pipeline-failed.png')
   assert.equal(await page.locator('#pipeline-cancel').count(), 0)
   assert.deepEqual(errors, [])
 })
