@@ -5,7 +5,7 @@
 import { getJson, postJson } from './api.js'
 import { bufferCard, link, pipelineHref } from './buffer-card.js'
 import { BufferWatch } from './buffer-watch.js'
-import { element } from './dom.js'
+import { element, replaceKeepingFocus } from './dom.js'
 import { humanDuration, show } from './formatting.js'
 import { isFinished, newerJob } from './state-rank.js'
 import { timeOf } from './state.js'
@@ -132,8 +132,8 @@ export function createJobDetail (id, root, onChange) {
       return ul
     }
 
-    root.replaceChildren(
-      header, notice, facts,
+    replaceKeepingFocus(
+      root, header, notice, facts,
       element('h3', { text: 'Params' }), params,
       element('h3', { text: 'Result' }), result,
       element('h3', { text: 'Error' }), errorBlock,

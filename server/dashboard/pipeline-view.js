@@ -6,7 +6,7 @@
 import { getJson, postJson } from './api.js'
 import { bufferCard, jobHref, link } from './buffer-card.js'
 import { BufferWatch } from './buffer-watch.js'
-import { element } from './dom.js'
+import { element, replaceKeepingFocus } from './dom.js'
 import { humanBytes, humanDuration, integer, show } from './formatting.js'
 import { layoutPipeline } from './pipeline-layout.js'
 import { isFinished, newerJob, newerStep, stepRank } from './state-rank.js'
@@ -307,8 +307,8 @@ export function createPipelineView (id, root, onChange) {
     }
     if (!results.childElementCount) results.append(element('li', { className: 'muted', text: isFinished(pipeline.state) ? 'no results' : 'none yet' }))
 
-    root.replaceChildren(
-      header, notice, facts,
+    replaceKeepingFocus(
+      root, header, notice, facts,
       element('h3', { text: 'Graph' }), drawGraph(steps),
       element('h3', { text: 'Steps' }), stepsTable(steps),
       element('h3', { text: 'Error' }), errorBlock,
