@@ -1,26 +1,12 @@
 // The buffers table: the newest buffers with the descriptor each process holds for them. The
 // descriptor map follows buffer.holders events, so a worker's number shows while its job runs.
+import { descriptorItems } from './buffer-card.js'
 import { element, setBadge, setText, stateBadge } from './dom.js'
 import { humanBytes, integer, show } from './formatting.js'
-import { asArray, dirty, state, timeOf } from './state.js'
+import { dirty, state, timeOf } from './state.js'
 import { tableView } from './table-view.js'
 
 const BUFFER_ROWS = 500 // newest buffers shown; the rest are counted in the caption
-const ROLE_ORDER = { server: 0, worker: 1, attached: 2 }
-
-function descriptorItems (descriptors) {
-  const list = asArray(descriptors)
-    .slice()
-    .sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3) || (a.pid ?? 0) - (b.pid ?? 0))
-  if (!list.length) return [element('li', { className: 'none', text: 'no process holds a descriptor' })]
-  return list.map((d) => {
-    const item = element('li', { text: `${show(d.role)} pid ${show(d.pid)} → fd ${show(d.fd)}` })
-    item.dataset.role = show(d.role)
-    item.dataset.pid = show(d.pid)
-    item.dataset.fd = show(d.fd)
-    return item
-  })
-}
 
 const view = tableView(
   '#buffers',

@@ -23,3 +23,17 @@ export function setBadge (badge, value, label = value) {
   setText(badge, show(label))
   badge.dataset.state = show(value)
 }
+
+/**
+ * Replaces a view's content and gives focus back to the element with the same id (a Cancel
+ * button), so a keyboard user does not lose their place each time an event redraws the view.
+ */
+export function replaceKeepingFocus (root, ...children) {
+  const active = document.activeElement
+  const id = active && active !== document.body && root.contains(active) ? active.id : ''
+  root.replaceChildren(...children)
+  if (id) {
+    const again = document.getElementById(id)
+    if (again && root.contains(again)) again.focus()
+  }
+}

@@ -1,4 +1,6 @@
-// The jobs table: the newest jobs, with live progress and duration.
+// The jobs table: the newest jobs, with live progress and duration. A job's id links to its
+// detail view, and a pipeline step's job to its pipeline's graph.
+import { jobHref, pipelineHref } from './buffer-card.js'
 import { element, setBadge, setText, stateBadge } from './dom.js'
 import { humanDuration, show } from './formatting.js'
 import { dirty, state, timeOf } from './state.js'
@@ -17,8 +19,10 @@ const view = tableView(
     const progress = element('progress')
     progress.max = 1
     progress.setAttribute('aria-label', `Progress of job ${id}`)
+    const idLink = element('a', { className: 'mono job-link', text: id })
+    idLink.href = jobHref(id)
     const cells = {
-      id: element('td', { className: 'mono' }),
+      id: idLink,
       kind: element('td'),
       state: stateBadge(),
       progress,
@@ -26,25 +30,39 @@ const view = tableView(
       duration: element('td', { className: 'num' }),
       workerPid: element('td', { className: 'num mono' }),
       errorCode: element('strong', { className: 'error-code' }),
-      errorMessage: element('span')
+      errorMessage: element('span'),
+      pipeline: element('td', { className: 'pipeline-cell' })
     }
     const tr = element('tr', {}, [
-      cells.id,
+      element('td', {}, [cells.id]),
       cells.kind,
       element('td', {}, [cells.state]),
       element('td', { className: 'progress-cell' }, [cells.progress, cells.progressText]),
       cells.duration,
       cells.workerPid,
-      element('td', { className: 'error' }, [cells.errorCode, cells.errorMessage])
+      element('td', { className: 'error' }, [cells.errorCode, cells.errorMessage]),
+      cells.pipeline
     ])
     tr.dataset.jobId = id
-    return { tr, cells }
+    return { tr, cells, pipelineKey: null }
   },
   (row, job) => {
     const { cells, tr } = row
     tr.dataset.state = show(job.state)
-    setText(cells.id, show(job.id))
     setText(cells.kind, show(job.kind))
+    const pipelineKey = job.pipeline ? `${job.pipeline}\n${job.step ?? ''}` : ''
+    if (pipelineKey !== row.pipelineKey) {
+      row.pipelineKey = pipelineKey
+      if (job.pipeline) {
+        const a = element('a', { className: 'pipeline-link', text: job.step ? `${job.pipeline} · ${job.step}` : job.pipeline })
+        a.href = pipelineHref(job.pipeline)
+        a.dataset.pipeline = job.pipeline
+        if (job.step) a.dataset.step = job.step
+        cells.pipeline.replaceChildren(a)
+      } else {
+        cells.pipeline.replaceChildren()
+      }
+    }
     setBadge(cells.state, job.state)
     let fraction = Number(job.progress)
     if (!Number.isFinite(fraction)) fraction = 0

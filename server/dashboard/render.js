@@ -1,6 +1,7 @@
 // Draws what changed, in batches: events arriving close together are drawn together.
 import { flushBuffers } from './buffers-table.js'
 import { flushCharts } from './charts.js'
+import { flushDetail } from './detail-view.js'
 import { flushJobs } from './jobs-table.js'
 import { flushOverview } from './overview.js'
 import { dirty } from './state.js'
@@ -17,6 +18,7 @@ export function flush () {
   clearTimeout(batch.timer)
   batch.timer = 0
   batch.lastSize = dirty.jobs.size + dirty.buffers.size + dirty.workers.size
+  flushDetail()
   flushWorkers()
   flushBuffers()
   flushJobs()

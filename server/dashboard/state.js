@@ -14,6 +14,9 @@ export const state = {
   workers: new Map(), // id → Worker (plus exitCode/exitSignal once exited)
   exitedWorkers: [], // ids of exited workers, oldest first
   buffers: new Map(), // id → Buffer
+  // The snapshot listed every live buffer (it leaves old ones out past its bounds): then a buffer
+  // missing here is gone, and a detail view need not ask the server (and log its 404).
+  buffersComplete: false,
   bufferSeq: new Map(), // id → arrival number, breaks createdAt ties
   jobs: new Map(), // id → Job, only the JOB_ROWS newest
   jobOrder: [], // ids, newest first, same members as jobs
@@ -64,6 +67,7 @@ export function applySnapshot (data, clockOffset) {
 
   for (const worker of asArray(data.workers)) upsertWorker(worker, 'worker.started')
   for (const buffer of asArray(data.buffers)) upsertBuffer(buffer)
+  state.buffersComplete = Array.isArray(data.buffers) && !(data.truncated && data.truncated.buffers)
 
   // The server sends jobs newest first; sort anyway (stable), then number them oldest first so
   // that jobs queued in the same millisecond keep the server's order.

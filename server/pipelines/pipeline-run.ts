@@ -108,6 +108,7 @@ export class PipelineRun {
     return {
       id: step.plan.id,
       kind: step.plan.kind,
+      inputs: step.plan.inputs.map((input) => 'buffer' in input ? input.buffer : { step: this.#steps[input.step].plan.id, output: input.output }),
       state,
       jobId: step.jobId,
       outputs: [...step.outputs],

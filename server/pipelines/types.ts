@@ -32,6 +32,11 @@ export type StepState = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed
 export interface StepInfo {
   id: string
   kind: string
+  /**
+   * What it reads, as the spec named it (`output` filled in): buffer ids, and outputs of other
+   * steps. These are the pipeline's edges; a dashboard draws the graph from them before any job runs.
+   */
+  inputs: Array<string | { step: string, output: number }>
   state: StepState
   /** The job running the step, once it was queued. */
   jobId: string | null

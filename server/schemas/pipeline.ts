@@ -20,6 +20,10 @@ const StepId = Type.String({ minLength: 1, maxLength: 64, description: 'Unique w
 export const StepSchema = Type.Object({
   id: Type.String(),
   kind: Type.String(),
+  inputs: Type.Array(Type.Union([
+    Type.String({ description: 'An existing buffer' }),
+    Type.Object({ step: Type.String(), output: Type.Integer({ minimum: 0 }) }, { additionalProperties: false, description: 'An output of another step' })
+  ]), { description: 'What the step reads, as the spec named it (`output` filled in): the edges of the pipeline\'s graph' }),
   state: stringEnum(['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'], {
     description: '`pending` until all its inputs exist; then its job\'s state'
   }),
