@@ -153,7 +153,12 @@ async function main (): Promise<void> {
   process.stdout.write(`memfd-pool listening on ${address}  (dashboard ${address}/, API docs ${address}/docs)\n`)
   // A worker that cannot start (a kind file that is not a kind, a bad params schema) fails the
   // pool's start with a message naming the file: say it and exit 1 rather than serve without it.
-  app.pool.whenReady().then(undefined, (err: unknown) => {
+  // Then one more line once the workers can take jobs (until then jobs answer 503 NOT_READY):
+  // what a script or a test that starts the server waits for.
+  app.pool.whenReady().then(() => {
+    if (stopping) return
+    process.stdout.write(`memfd-pool ready: ${app.pool.workers().length} worker(s), kinds ${app.pool.kinds().map((k) => k.name).join(', ')}\n`)
+  }, (err: unknown) => {
     if (stopping) return
     stopping = true
     process.stderr.write(`memfd-pool: the workers cannot start: ${(err as Error)?.message ?? String(err)}\n`)

@@ -16,6 +16,11 @@ export interface LinkView {
 
 export interface JobView {
   readonly kind: string
+  /**
+   * Workers near the job's bytes: the last to run a job on one of its inputs or to make one
+   * (its mapping cache or its page cache may still hold them). Empty: no preference.
+   */
+  readonly near?: readonly string[]
 }
 
 export interface DispatchPolicy {
@@ -93,6 +98,21 @@ export class AutoPrefetch implements DispatchPolicy {
       times.samples++
     }
   }
+}
+
+/**
+ * Locality on top of any policy's choice: a worker near the job's inputs gets it instead, when it
+ * has a free thread and is no busier than the chosen one — so the job starts as soon as it would
+ * have, and no worker is left idle for it (a pipeline step then finds its input where the step
+ * before it ran). Otherwise the policy's choice stands.
+ */
+export function preferNear (chosen: LinkView | null, job: JobView, links: readonly LinkView[]): LinkView | null {
+  const near = job.near
+  if (chosen === null || near === undefined || near.length === 0 || near.includes(chosen.id)) return chosen
+  for (const link of links) {
+    if (link.load < link.capacity && link.load <= chosen.load && near.includes(link.id)) return link
+  }
+  return chosen
 }
 
 export function createDispatchPolicy (prefetch: number | 'auto'): DispatchPolicy {

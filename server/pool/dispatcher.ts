@@ -3,7 +3,7 @@
 // one worker gets in a pass leave together (one message, one wake-up of that worker). The
 // dispatcher sees workers only as DispatchTargets — an id, the kinds it serves, its capacity and
 // load — never as processes: a worker over another transport is just another target.
-import type { DispatchPolicy, LinkView } from './dispatch-policy'
+import { preferNear, type DispatchPolicy, type LinkView } from './dispatch-policy'
 import type { JobRecord } from './job-table'
 
 export interface DispatchTarget {
@@ -223,6 +223,7 @@ export class Dispatcher {
 
   #policy (head: JobRecord, candidates: PassView[]): PassView | null {
     if (candidates.length === 0) return null
-    return this.policy.choose({ kind: head.info.kind }, candidates) as PassView | null
+    const job = { kind: head.info.kind, near: head.near }
+    return preferNear(this.policy.choose(job, candidates), job, candidates) as PassView | null
   }
 }

@@ -25,6 +25,8 @@ type NamedReport = { name?: unknown } | null
 
 const PROGRESS_EVENTS_PER_SECOND = 10
 const WORKER_UPDATES_PER_SECOND = 10
+/** Buffers whose nearest worker the engine remembers for locality (see #markNear). */
+const NEAR_ENTRIES_KEPT = 4096
 /** An external worker: its connection on the worker socket (server/worker-socket/) and its link. */
 interface ExternalWorker {
   connection: ExternalWorkerConnection
@@ -53,6 +55,8 @@ export class Engine {
   readonly store: BufferStore
   readonly jobs: JobTable
   readonly kinds = new KindRegistry()
+  /** Buffer id → the worker last near its bytes (ran a job on it, or made it); see preferNear. */
+  readonly #near = new Map<string, string>()
   #dispatcher: Dispatcher
   #supervisor: Supervisor
   /** Each slot's current (or last) link. */
@@ -479,6 +483,10 @@ export class Engine {
       step: origin?.step ?? null,
       outputTtlMs
     }, leases)
+    for (const id of inputs) {
+      const near = this.#near.get(id)
+      if (near !== undefined && !record.near.includes(near)) record.near.push(near)
+    }
     this.#dispatcher.push(record)
     this.#emit('job.queued', this.jobs.snapshot(record))
     this.#dispatcher.dispatchQueued()
@@ -520,7 +528,10 @@ export class Engine {
       record.timeoutTimer = setTimeout(() => this.#stop(record, 'TIMEOUT'), info.timeoutMs)
     }
     this.#emit('job.started', this.jobs.snapshot(record))
-    if (record.link !== null) this.#updates.touch(record.link.id)
+    if (record.link !== null) {
+      for (const id of info.inputs) this.#markNear(id, record.link.id)
+      this.#updates.touch(record.link.id)
+    }
   }
 
   #onProgress (record: JobRecord, progress: number): void {
@@ -547,9 +558,20 @@ export class Engine {
       return
     }
     record.info.outputs = outcome.outputs
+    if (record.link !== null) for (const id of outcome.outputs) this.#markNear(id, record.link.id)
     record.info.result = outcome.result
     record.info.progress = 1
     this.#finish(record, 'succeeded', null)
+  }
+
+  /**
+   * Worker `linkId` is near buffer `id` now. Bounded: the oldest entries go first (a stale one
+   * costs nothing: a worker that is gone is never a candidate).
+   */
+  #markNear (id: string, linkId: string): void {
+    this.#near.delete(id)
+    this.#near.set(id, linkId)
+    if (this.#near.size > NEAR_ENTRIES_KEPT) this.#near.delete(this.#near.keys().next().value as string)
   }
 
   /** Undoes what running on a worker set up (timers, holders, the worker's count), keeping the leases. */

@@ -23,6 +23,8 @@ export interface JobRecord {
   lastProgressEvent: number
   /** Ttl of the job's outputs (null: they do not expire). */
   outputTtlMs: number | null
+  /** Workers near its inputs (see dispatch-policy.ts preferNear), set when it is queued. */
+  near: string[]
 }
 
 export interface NewJob {
@@ -83,7 +85,8 @@ export class JobTable {
       removeHolders: [],
       waiters: [],
       lastProgressEvent: 0,
-      outputTtlMs: job.outputTtlMs ?? null
+      outputTtlMs: job.outputTtlMs ?? null,
+      near: []
     }
     this.#jobs.set(record.info.id, record)
     return record

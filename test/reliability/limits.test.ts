@@ -124,12 +124,15 @@ test('a server under a low open-file limit: creates stop at 507 TOO_MANY_BUFFERS
     await exited
     fs.rmSync(folder, { recursive: true, force: true })
   })
+  // Listening comes first, then the workers report ready: jobs need the second.
   let url: string | null = null
+  let ready = false
   for await (const line of readline.createInterface({ input: child.stdout! })) {
-    url = /listening on (http:\/\/\S+)/.exec(line)?.[1] ?? null
-    if (url !== null) break
+    url ??= /listening on (http:\/\/\S+)/.exec(line)?.[1] ?? null
+    ready = line.startsWith('memfd-pool ready:')
+    if (ready) break
   }
-  assert.ok(url !== null, 'the server started')
+  assert.ok(url !== null && ready, 'the server started and its worker is ready')
   child.stdout!.resume()
   const call = async (method: string, route: string, body?: object): Promise<{ status: number, body: any }> => {
     const res = await fetch(`${url}${route}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })

@@ -1,7 +1,7 @@
 // The dispatch policies as pure decisions over plain objects: no processes, no channels.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { AUTO_PREFETCH, AutoPrefetch, FixedPrefetch, SHORT_RUN_SAMPLES, type LinkView } from '../../../server/pool/dispatch-policy'
+import { AUTO_PREFETCH, AutoPrefetch, FixedPrefetch, SHORT_RUN_SAMPLES, preferNear, type LinkView } from '../../../server/pool/dispatch-policy'
 
 const link = (id: string, load: number, capacity = 1, heldKinds: string[] = []): LinkView => ({ id, load, capacity, heldKinds })
 
@@ -55,4 +55,22 @@ test('auto: a kind that slows down stops counting as short; nonsense run times a
   assert.equal(policy.isShort('k'), true)
   for (let i = 0; i < 20; i++) policy.observeRun('k', 10)
   assert.equal(policy.isShort('k'), false)
+})
+
+test('locality: a worker near the inputs gets the job when it has a free thread and is no busier than the choice', () => {
+  const policy = new FixedPrefetch(0)
+  const links = [link('a', 0, 2), link('b', 0, 2)]
+  const job = { kind: 'x', near: ['b'] }
+  const chosen = policy.choose(job, links)
+  assert.equal(chosen?.id, 'a', 'the policy alone takes the first of equals')
+  assert.equal(preferNear(chosen, job, links)?.id, 'b')
+  // Busier than the choice: the choice stands, so no worker sits idle for locality's sake.
+  const busier = [link('a', 0, 2), link('b', 1, 2)]
+  assert.equal(preferNear(policy.choose(job, busier), job, busier)?.id, 'a')
+  // No free thread there (the job could only wait in it): the choice stands.
+  const full = [link('a', 1, 1), link('b', 1, 1)]
+  assert.equal(preferNear(new FixedPrefetch(2).choose(job, full), job, full)?.id, 'a')
+  // Nothing near, or nothing chosen: unchanged.
+  assert.equal(preferNear(chosen, { kind: 'x' }, links)?.id, 'a')
+  assert.equal(preferNear(null, job, links), null)
 })
