@@ -110,8 +110,12 @@ interface Target {
   run: (http: Http, input: string, data: Buffer) => Promise<string>
 }
 
+/** The longest `?wait` the server holds a reply (server/schemas/job.ts): longer runs poll again. */
+const WAIT = 'wait=60000'
+
 async function job (http: Http, kind: string, inputs: string[], params: object = {}): Promise<any> {
-  const done = await http.json('POST', '/v1/jobs?wait=600000', { kind, inputs, params })
+  let done = await http.json('POST', `/v1/jobs?${WAIT}`, { kind, inputs, params })
+  while (done.state === 'queued' || done.state === 'running') done = await http.json('GET', `/v1/jobs/${done.id as string}?${WAIT}`)
   if (done.state !== 'succeeded') throw new Error(`${kind}: ${done.state} ${JSON.stringify(done.error)}`)
   return done
 }
@@ -121,7 +125,7 @@ const TARGETS: Target[] = [
     name: 'memfd-pool pipeline',
     description: 'one POST /v1/pipelines?wait: gzip → gunzip → checksum, intermediates stay in shared memory and are freed by the server',
     async run (http, input) {
-      const pipeline = await http.json('POST', '/v1/pipelines?wait=600000', {
+      let pipeline = await http.json('POST', `/v1/pipelines?${WAIT}`, {
         name: 'bench',
         steps: [
           { id: 'packed', kind: 'gzip', inputs: [input], params: { level: 1 } },
@@ -129,6 +133,7 @@ const TARGETS: Target[] = [
           { id: 'sum', kind: 'checksum', inputs: [{ step: 'unpacked' }] }
         ]
       })
+      while (pipeline.state === 'running') pipeline = await http.json('GET', `/v1/pipelines/${pipeline.id as string}?${WAIT}`)
       if (pipeline.state !== 'succeeded') throw new Error(`pipeline ${pipeline.state}: ${JSON.stringify(pipeline.error)}`)
       // The checksum step's result is its job's; one more small request reads it.
       const sum = pipeline.steps.find((s: { id: string }) => s.id === 'sum')
