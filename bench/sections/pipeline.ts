@@ -18,6 +18,7 @@
 import * as crypto from 'node:crypto'
 import * as zlib from 'node:zlib'
 import { nowMs, rotation } from '../harness/alternate'
+import { progress } from '../harness/lifecycle'
 import { byMode, type BenchOptions } from '../harness/options'
 import { errorColumn, errorText, finiteOrNull, fmtRowRangeMs, log, orDash, printTable } from '../harness/report'
 import type { Section } from '../harness/section'
@@ -197,7 +198,9 @@ async function measure (options: BenchOptions): Promise<PipelineResult> {
       // Round 0 warms up (and checks the digest) untimed.
       for (const target of rotation(TARGETS, rep)) {
         if (failed.has(target)) continue
-        log(`  pipeline: ${target.name} ${rep === 0 ? 'warm-up' : `${rep}/${reps}`}`)
+        const label = `pipeline: ${target.name} ${rep === 0 ? 'warm-up' : `${rep}/${reps}`}`
+        progress(label) // the harness's stall watchdog goes by these
+        log(`  ${label}`)
         const http = new Http(base)
         try {
           const t0 = nowMs()
