@@ -6,7 +6,7 @@
 // reload, no request after it opened); a failing pipeline shows the failed step and its
 // UPSTREAM_FAILED dependents. No test logs a browser error. Screenshots of the views are written
 // to test-artifacts/dashboard-{job,pipeline,pipeline-failed}.png (not committed).
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -14,95 +14,13 @@ import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import request from 'supertest'
+import { TEST_TIMEOUT_MS, defer, markDocument, openPage as openBrowserPage, screenshot, skip, stillSameDocument, useBrowser } from '../helpers/browser'
 import { portOf, startApp } from '../helpers/server-app'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts')
-
-async function screenshot (page: Page, name: string): Promise<void> {
-  fs.mkdirSync(ARTIFACTS, { recursive: true })
-  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true })
-}
-
-// As dashboard.test.ts: without Chromium on a developer machine the tests say why they did not
-// run; in CI a missing browser is a failure.
-const skip = !fs.existsSync(CHROMIUM) && process.env.CI === undefined
-  ? `${CHROMIUM} is missing (apt-get install chromium); CI installs it and runs this test`
-  : false
-
-let browser: Browser
-
-/** Each test's timeout: a hang fails the test (named) instead of the whole file at its 10-minute cap. */
-const TEST_TIMEOUT_MS = 90_000
-/** One cleanup step's limit: a step that hangs fails the test, naming the step, and the next ones still run. */
-const CLEANUP_STEP_MS = 20_000
-
-const cleanupStacks = new WeakMap<TestContext, Array<{ label: string, run: () => unknown }>>()
-
-/**
- * Registers a cleanup step for the test. Steps run last-registered first (the page closes
- * before the server it talks to), each within CLEANUP_STEP_MS; node:test's own t.after runs
- * hooks first-registered first and waits on a hanging one forever.
- */
-function defer (t: TestContext, label: string, run: () => unknown): void {
-  let stack = cleanupStacks.get(t)
-  if (stack === undefined) {
-    const steps: Array<{ label: string, run: () => unknown }> = []
-    stack = steps
-    cleanupStacks.set(t, steps)
-    t.after(async () => {
-      const failures: string[] = []
-      for (const step of steps.reverse()) {
-        let timer: NodeJS.Timeout | undefined
-        const limit = new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => { reject(new Error(`cleanup step '${step.label}' did not finish in ${CLEANUP_STEP_MS} ms`)) }, CLEANUP_STEP_MS)
-        })
-        try {
-          await Promise.race([Promise.resolve().then(step.run), limit])
-        } catch (error) {
-          failures.push((error as Error).message)
-        } finally {
-          clearTimeout(timer)
-        }
-      }
-      if (failures.length > 0) throw new Error(failures.join('; '))
-    })
-  }
-  stack.push({ label, run })
-}
-
-before(async () => {
-  if (skip !== false) return
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    timeout: 60_000
-  })
-  browser.on('disconnected', () => { if (!closingBrowser) process.stderr.write('dashboard-details.test: Chromium disconnected before the file ended\n') })
-})
-let closingBrowser = false
-after(async () => { closingBrowser = true; await browser?.close() })
-
-/** A page at 1280×800 that records every console error and uncaught exception. */
-async function openPage (t: TestContext): Promise<{ page: Page, errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true })
-  defer(t, 'browser context close', async () => { await context.close() })
-  const page = await context.newPage()
-  const errors: string[] = []
-  page.on('console', (message) => { if (message.type() === 'error') errors.push(`console: ${message.text()}`) })
-  page.on('pageerror', (error) => { errors.push(`pageerror: ${error.message}`) })
-  return { page, errors }
-}
-
-async function markDocument (page: Page): Promise<void> {
-  await page.evaluate(() => { (globalThis as unknown as { notReloaded: boolean }).notReloaded = true })
-}
-
-async function stillSameDocument (page: Page): Promise<boolean> {
-  return await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded === true)
-}
+const chromium = useBrowser('dashboard-details.test')
+const openPage = async (t: TestContext): Promise<{ page: Page, errors: string[] }> => await openBrowserPage(t, chromium.browser, { acceptDownloads: true })
 
 /** Clicks a download link and returns the bytes the browser saved. */
 async function download (page: Page, selector: string): Promise<Buffer> {

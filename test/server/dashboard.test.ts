@@ -4,104 +4,26 @@
 // WebSocket alone: open on a busy pool it makes no request at all once live, and its descriptor
 // map still shows a worker's descriptor during a 300 ms job (issue 11). A screenshot is written
 // to test-artifacts/dashboard.png (not committed).
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import request from 'supertest'
 import { run } from '../helpers/attach'
+import { TEST_TIMEOUT_MS, defer, markDocument, openPage as openBrowserPage, screenshot, skip, stillSameDocument, useBrowser } from '../helpers/browser'
 import { openEvents } from '../helpers/event-stream'
 import { portOf, startApp } from '../helpers/server-app'
 import { C_WORKER_SOURCE, exited } from '../helpers/worker-socket'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts')
 /** Holds a `nap` kind: a job that keeps its input buffer for params.ms. */
 const NAP_KINDS = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'dashboard-kinds')
 
-// On a developer machine without Chromium the test says why it did not run; in CI (.ci/run
-// installs Chromium) a missing browser is a failure, not a skip.
-const skip = !fs.existsSync(CHROMIUM) && process.env.CI === undefined
-  ? `${CHROMIUM} is missing (apt-get install chromium); CI installs it and runs this test`
-  : false
-
-let browser: Browser
-
-/** Each test's timeout: a hang fails the test (named) instead of the whole file at its 10-minute cap. */
-const TEST_TIMEOUT_MS = 90_000
-/** One cleanup step's limit: a step that hangs fails the test, naming the step, and the next ones still run. */
-const CLEANUP_STEP_MS = 20_000
-
-const cleanupStacks = new WeakMap<TestContext, Array<{ label: string, run: () => unknown }>>()
-
-/**
- * Registers a cleanup step for the test. Steps run last-registered first (the page closes
- * before the server it talks to, as a stack unwinds), each within CLEANUP_STEP_MS; node:test's
- * own t.after runs hooks first-registered first and waits on a hanging one forever.
- */
-function defer (t: TestContext, label: string, run: () => unknown): void {
-  let stack = cleanupStacks.get(t)
-  if (stack === undefined) {
-    const steps: Array<{ label: string, run: () => unknown }> = []
-    stack = steps
-    cleanupStacks.set(t, steps)
-    t.after(async () => {
-      const failures: string[] = []
-      for (const step of steps.reverse()) {
-        let timer: NodeJS.Timeout | undefined
-        const limit = new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => { reject(new Error(`cleanup step '${step.label}' did not finish in ${CLEANUP_STEP_MS} ms`)) }, CLEANUP_STEP_MS)
-        })
-        try {
-          await Promise.race([Promise.resolve().then(step.run), limit])
-        } catch (error) {
-          failures.push((error as Error).message)
-        } finally {
-          clearTimeout(timer)
-        }
-      }
-      if (failures.length > 0) throw new Error(failures.join('; '))
-    })
-  }
-  stack.push({ label, run })
-}
-
-before(async () => {
-  if (skip !== false) return
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    timeout: 60_000
-  })
-  // A browser that dies mid-file makes every later step fail; say so once, where it happened.
-  browser.on('disconnected', () => { if (!closingBrowser) process.stderr.write('dashboard.test: Chromium disconnected before the file ended\n') })
-})
-let closingBrowser = false
-after(async () => { closingBrowser = true; await browser?.close() })
-
-/** A page at 1280×800 that records every console error and uncaught exception. */
-async function openPage (t: TestContext): Promise<{ page: Page, errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-  defer(t, 'browser context close', async () => { await context.close() })
-  const page = await context.newPage()
-  const errors: string[] = []
-  page.on('console', (message) => { if (message.type() === 'error') errors.push(`console: ${message.text()}`) })
-  page.on('pageerror', (error) => { errors.push(`pageerror: ${error.message}`) })
-  return { page, errors }
-}
-
-/** Marks the document; the mark survives exactly as long as no navigation or reload happens. */
-async function markDocument (page: Page): Promise<void> {
-  await page.evaluate(() => { (globalThis as unknown as { notReloaded: boolean }).notReloaded = true })
-}
-
-async function stillSameDocument (page: Page): Promise<boolean> {
-  return await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded === true)
-}
+const chromium = useBrowser('dashboard.test')
+const openPage = async (t: TestContext): Promise<{ page: Page, errors: string[] }> => await openBrowserPage(t, chromium.browser)
 
 async function showsWorkerPids (page: Page, app: FastifyInstance): Promise<void> {
   const pids = app.pool.workers().map((w) => w.pid)
@@ -141,8 +63,7 @@ test('the dashboard shows live workers, and a job submitted over REST reaches su
     .reduce((sum, cell) => sum + Number(cell.textContent), 0) >= 2`)
 
   assert.ok(await stillSameDocument(page), 'the page was not reloaded')
-  fs.mkdirSync(ARTIFACTS, { recursive: true })
-  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png') })
+  await screenshot(page, 'dashboard.png', false)
   assert.deepEqual(errors, [])
 })
 
