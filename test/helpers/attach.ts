@@ -2,11 +2,13 @@
 // can send anything (junk, extra descriptors, oversize messages), and a way to run the example
 // clients as real processes.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import crypto from 'node:crypto'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
+import { after, before } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import * as native from '../../native'
 import type { AttachPluginOptions } from '../../server/plugins/attach'
@@ -54,6 +56,26 @@ export async function startAttachApp (attach: Partial<AttachPluginOptions> = {})
   const app = await startApp({ attach: { path: socketPath, ...attach } })
   return { app, socketPath, dir }
 }
+
+/**
+ * One attach app for a whole test file: started before its tests (handed to `assign`), closed
+ * and its socket folder removed after them.
+ */
+export function attachAppPerFile (assign: (started: { app: FastifyInstance, socketPath: string, dir: string }) => void, attach: Partial<AttachPluginOptions> = {}): void {
+  let started: { app: FastifyInstance, dir: string } | undefined
+  before(async () => {
+    const app = await startAttachApp(attach)
+    started = app
+    assign(app)
+  })
+  after(async () => {
+    if (started === undefined) return
+    await started.app.close()
+    fs.rmSync(started.dir, { recursive: true, force: true })
+  })
+}
+
+export const sha256 = (bytes: Uint8Array): string => crypto.createHash('sha256').update(bytes).digest('hex')
 
 export interface Reply {
   reply: any

@@ -1,6 +1,6 @@
 // The attach socket with its example clients as real processes: Python reads and registers, C reads,
 // a Python rw attachment writes bytes REST then serves, and the buffer lists attached holders.
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import crypto from 'node:crypto'
@@ -11,22 +11,14 @@ import readline from 'node:readline'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
 import * as native from '../../native'
-import { C_CLIENT_SOURCE, PYTHON_CLIENT, RawClient, run, startAttachApp, until } from '../helpers/attach'
+import { C_CLIENT_SOURCE, PYTHON_CLIENT, RawClient, run, attachAppPerFile, sha256, until } from '../helpers/attach'
 import { binaryParser } from '../helpers/server-app'
 
 let app: FastifyInstance
 let socketPath: string
 let dir: string
 
-before(async () => {
-  ({ app, socketPath, dir } = await startAttachApp())
-})
-after(async () => {
-  await app.close()
-  fs.rmSync(dir, { recursive: true, force: true })
-})
-
-const sha256 = (bytes: Uint8Array): string => crypto.createHash('sha256').update(bytes).digest('hex')
+attachAppPerFile((started) => { ({ app, socketPath, dir } = started) })
 
 async function upload (bytes: Buffer): Promise<{ id: string, attachToken: string, size: number }> {
   const res = await request(app.server).post('/v1/buffers').set('content-type', 'application/octet-stream').send(bytes).expect(201)

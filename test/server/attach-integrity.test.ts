@@ -3,28 +3,18 @@
 // (or write-sealable) by the server, an `rw` client gets an open file description of its own, and
 // what a client can still do to a writable buffer turns into a 4xx, never a 500. Each check reads
 // the other process's /proc/PID/maps or the server's /proc/self/fdinfo.
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import request from 'supertest'
-import { HolderProcess, startAttachApp } from '../helpers/attach'
+import { HolderProcess, attachAppPerFile, sha256 } from '../helpers/attach'
 import { binaryParser, errorCode } from '../helpers/server-app'
 
 let app: FastifyInstance
 let socketPath: string
-let dir: string
 
-before(async () => {
-  ({ app, socketPath, dir } = await startAttachApp())
-})
-after(async () => {
-  await app.close()
-  fs.rmSync(dir, { recursive: true, force: true })
-})
-
-const sha256 = (bytes: Uint8Array): string => crypto.createHash('sha256').update(bytes).digest('hex')
+attachAppPerFile((started) => { ({ app, socketPath } = started) })
 
 async function writableBuffer (size = 4096): Promise<{ id: string, attachToken: string }> {
   return (await request(app.server).post('/v1/buffers').send({ size }).expect(201)).body
