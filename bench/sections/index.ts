@@ -8,6 +8,5 @@ import { dispatchSection } from './dispatch'
 import { externalWorkerSection } from './external-worker'
 import { httpSection } from './http'
 import { latencySection } from './latency'
-import { pipelineSection } from './pipeline'
 
-export const SECTIONS: readonly Section[] = [dispatchSection, latencySection, computeSection, httpSection, pipelineSection, externalWorkerSection]
+export const SECTIONS: readonly Section[] = [dispatchSection, latencySection, computeSection, httpSection, externalWorkerSection]
