@@ -95,27 +95,6 @@ export class AutoPrefetch implements DispatchPolicy {
   }
 }
 
-/**
- * Locality: a job whose inputs a worker already maps (it kept them from an earlier job) is better
- * run there — no mmap, no page faults over its inputs. After the policy's choice, the link holding
- * the most of the job's input bytes takes it instead, but only one with a free thread, so the job
- * starts at once there: moving it never makes it wait in a busy worker while another is idle.
- * `heldBytes`: how many of the job's input bytes a link holds. Ties keep the policy's choice.
- */
-export function preferLocal<L extends LinkView> (chosen: L, links: readonly L[], heldBytes: (link: L) => number): L {
-  let best = chosen
-  let bestBytes = heldBytes(chosen)
-  for (const link of links) {
-    if (link === chosen || link.load >= link.capacity) continue
-    const bytes = heldBytes(link)
-    if (bytes > bestBytes) {
-      best = link
-      bestBytes = bytes
-    }
-  }
-  return best
-}
-
 export function createDispatchPolicy (prefetch: number | 'auto'): DispatchPolicy {
   return prefetch === 'auto' ? new AutoPrefetch() : new FixedPrefetch(prefetch)
 }

@@ -3,7 +3,7 @@
 // one worker gets in a pass leave together (one message, one wake-up of that worker). The
 // dispatcher sees workers only as DispatchTargets — an id, the kinds it serves, its capacity and
 // load — never as processes: a worker over another transport is just another target.
-import { preferLocal, type DispatchPolicy, type LinkView } from './dispatch-policy'
+import type { DispatchPolicy, LinkView } from './dispatch-policy'
 import type { JobRecord } from './job-table'
 
 export interface DispatchTarget {
@@ -17,8 +17,6 @@ export interface DispatchTarget {
   /** Whether it takes jobs now (handshake done, answering, not on its way out). */
   readonly accepting: boolean
   serves: (kind: string) => boolean
-  /** Whether it may still map this buffer from an earlier job (locality: preferLocal). */
-  holds?: (bufferId: string) => boolean
   /**
    * Sends it these jobs. Returns those it could not take because it is going away (in order; it
    * is no longer `accepting` then); jobs that failed on their own were finished by it.
@@ -225,16 +223,6 @@ export class Dispatcher {
 
   #policy (head: JobRecord, candidates: PassView[]): PassView | null {
     if (candidates.length === 0) return null
-    const chosen = this.policy.choose({ kind: head.info.kind }, candidates) as PassView | null
-    if (chosen === null || candidates.length < 2 || head.leases.length === 0) return chosen
-    return preferLocal(chosen, candidates, (view) => heldInputBytes(view.target, head))
+    return this.policy.choose({ kind: head.info.kind }, candidates) as PassView | null
   }
-}
-
-/** The bytes of a job's inputs a target may still map. */
-function heldInputBytes (target: DispatchTarget, record: JobRecord): number {
-  if (target.holds === undefined) return 0
-  let bytes = 0
-  for (const lease of record.leases) if (target.holds(lease.info.id)) bytes += lease.info.size
-  return bytes
 }

@@ -107,8 +107,6 @@ export class WorkerLink implements DispatchTarget {
   get jobsDone (): number { return this.#jobsDone }
   get kinds (): ReadonlySet<string> { return this.#kinds }
   serves (kind: string): boolean { return this.#kinds.has(kind) }
-  /** It was sent this live buffer as an input and may keep it mapped (the dispatcher's locality). */
-  holds (bufferId: string): boolean { return this.#mapped.has(bufferId) }
 
   // ---- messages from the worker ----------------------------------------------------------
 

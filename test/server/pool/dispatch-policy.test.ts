@@ -1,7 +1,7 @@
 // The dispatch policies as pure decisions over plain objects: no processes, no channels.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { AUTO_PREFETCH, AutoPrefetch, FixedPrefetch, preferLocal, SHORT_RUN_SAMPLES, type LinkView } from '../../../server/pool/dispatch-policy'
+import { AUTO_PREFETCH, AutoPrefetch, FixedPrefetch, SHORT_RUN_SAMPLES, type LinkView } from '../../../server/pool/dispatch-policy'
 
 const link = (id: string, load: number, capacity = 1, heldKinds: string[] = []): LinkView => ({ id, load, capacity, heldKinds })
 
@@ -55,23 +55,4 @@ test('auto: a kind that slows down stops counting as short; nonsense run times a
   assert.equal(policy.isShort('k'), true)
   for (let i = 0; i < 20; i++) policy.observeRun('k', 10)
   assert.equal(policy.isShort('k'), false)
-})
-
-test('locality: the link holding most of the input bytes, when it has a free thread; ties keep the choice', () => {
-  const a = link('a', 0, 1)
-  const b = link('b', 0, 1)
-  const c = link('c', 1, 1)
-  const held = (bytes: Record<string, number>) => (l: LinkView): number => bytes[l.id] ?? 0
-  // Both idle, b holds the input: b, although the policy chose a.
-  assert.equal(preferLocal(a, [a, b], held({ b: 100 })), b)
-  // Nobody holds anything, or the chosen one holds as much: the policy's choice.
-  assert.equal(preferLocal(a, [a, b], held({})), a)
-  assert.equal(preferLocal(a, [a, b], held({ a: 100, b: 100 })), a)
-  // The most bytes win.
-  assert.equal(preferLocal(a, [a, b, link('d', 0, 2)], held({ b: 10, d: 50 })).id, 'd')
-  // A busy holder is not taken: the job would wait there while a sits idle.
-  assert.equal(preferLocal(a, [a, c], held({ c: 100 })), a)
-  // A chosen link that is itself busy (sent ahead) gives way to a free holder.
-  const busy = link('e', 2, 1)
-  assert.equal(preferLocal(busy, [busy, b], held({ b: 1 })), b)
 })
