@@ -9,7 +9,7 @@
 // as 'fatal' and the pool does not start, rather than serve a different set of kinds than asked.
 import fs from 'node:fs'
 import path from 'node:path'
-import { WORKER_CHANNEL, type KindReport } from './protocol'
+import { MAX_RUN_INPUTS, type KindReport } from './protocol'
 import { importFile } from './dynamic-import'
 import type { JobKind } from './kind-api'
 import { builtinKinds } from './kinds'
@@ -18,10 +18,10 @@ const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
 
 /**
  * How many inputs (and outputs) a kind may declare at most, and what an undeclared one gets. A
- * job's input descriptors travel in its one 'run' message, so a kind takes at most as many as a
- * message carries (the registry checks the same bound); an undeclared kind takes up to 16.
+ * job's input descriptors travel with its 'run' ('inputs' messages ahead of it past one message's
+ * worth), up to MAX_RUN_INPUTS (the registry checks the same bound); an undeclared kind takes up to 16.
  */
-export const MAX_INPUTS = WORKER_CHANNEL.maxFds
+export const MAX_INPUTS = MAX_RUN_INPUTS
 export const MAX_OUTPUTS = 1024
 const DEFAULT_INPUTS = { min: 0, max: 16 }
 const DEFAULT_OUTPUTS = { min: 0, max: MAX_OUTPUTS }

@@ -10,6 +10,13 @@ import { OwnedFds } from '../native/owned-fds'
 /** Limits of the worker channel (both ends construct their Channel with these). */
 export const WORKER_CHANNEL = { maxMessageBytes: 256 * 1024, maxFds: 32 } as const
 
+/**
+ * Inputs of one run to a worker process of ours: past WORKER_CHANNEL.maxFds they travel in
+ * 'inputs' messages ahead of the 'run' (server/schemas/limits.ts MAX_JOB_INPUTS equals this; a
+ * test keeps them equal). External workers take at most maxFds (server/worker-socket/protocol.ts).
+ */
+export const MAX_RUN_INPUTS = 64
+
 export interface InputDescriptor {
   /** Buffer id and generation: the key any worker-side cache must use, never the fd number. */
   id: string
@@ -61,7 +68,14 @@ export type ServerMessage =
   | { t: 'config', config: WorkerConfig }
   /** Heartbeat: the worker answers 'pong' with the same seq from its main thread. */
   | { t: 'ping', seq: number }
-  /** Run a job; its input descriptors (read-only reopens) come with it, in order. */
+  /**
+   * Input descriptors of a run that has more than fit in one message (WORKER_CHANNEL.maxFds):
+   * sent right before its 'run', nothing else between them, each with up to maxFds of them, in
+   * order; 'run' carries the rest. 'run'.inputs lists every input; the worker checks the total
+   * against it and drops held 'inputs' when anything other than that job's next part arrives.
+   */
+  | { t: 'inputs', job: string, fdCount: number }
+  /** Run a job; its input descriptors (read-only reopens) come with it, in order (see 'inputs'). */
   | { t: 'run', job: string, kind: string, params: Record<string, unknown>, inputs: InputDescriptor[], fdCount: number, maxOutputBytes: number }
   /**
    * Several jobs in one message (one sendmsg, one wake-up of the worker): the runs dispatched to

@@ -20,7 +20,7 @@ import { InputMappings } from './input-mappings'
 import { cancelJob, runJob, type JobEnvironment, type ThreadResult, type ThreadTask } from './job-runner'
 import { KindLoadError, loadKindModules } from './kind-loader'
 import { builtinKinds } from './kinds'
-import { decode, encode, packBatches, WORKER_CHANNEL, type KindReport, type ServerMessage, type WorkerConfig, type WorkerMessage } from './protocol'
+import { decode, encode, MAX_RUN_INPUTS, packBatches, WORKER_CHANNEL, type KindReport, type ServerMessage, type WorkerConfig, type WorkerMessage } from './protocol'
 import type { ThreadData } from './thread'
 import { INLINE_CAPABLE_KINDS } from './worker-settings'
 
@@ -86,6 +86,12 @@ export class WorkerProcess {
   #threadChannel: BroadcastChannel | null = null
   #inline: JobEnvironment | null = null
   readonly #running = new Map<string, RunningJob>()
+  /**
+   * Input descriptors of the next run that came ahead of it in 'inputs' messages (a job with more
+   * than WORKER_CHANNEL.maxFds inputs). Only its own 'inputs' and 'run' may come next; anything
+   * else closes them. `broken`: a part went wrong (too many, lost in transit): its run is refused.
+   */
+  #pendingInputs: { job: string, fds: number[], broken: string | null } | null = null
   /** See #sendDone. */
   readonly #outbox: Array<{ data: Buffer, fds: number[] }> = []
   #flushScheduled = false
@@ -339,13 +345,21 @@ export class WorkerProcess {
       this.#receiveBatch(message.messages, fds)
       return
     }
-    const expected = message !== null && message.t === 'run' ? message.fdCount : 0
+    // Held 'inputs' belong to the run that must come next: any other message lets them go.
+    const pending = this.#pendingInputs
+    const continues = pending !== null && (message?.t === 'inputs' || message?.t === 'run') && message.job === pending.job
+    if (pending !== null && !continues) this.#dropPendingInputs('its run did not follow')
+    const expected = message !== null && (message.t === 'run' || message.t === 'inputs') ? message.fdCount : 0
     if (message === null || fds.length !== expected) {
       this.#log(`refused a malformed message (${fds.length} descriptors)`)
+      if (message?.t === 'inputs') this.#holdBroken(message.job, `Expected ${expected} descriptors, received ${fds.length}`)
       this.#refuse(message, fds, `Expected ${expected} descriptors, received ${fds.length}`)
       return
     }
     switch (message.t) {
+      case 'inputs':
+        this.#holdInputs(message, fds)
+        return
       case 'ping':
         // From this thread, whatever the job threads are doing: a worker whose main loop is stuck
         // (or stopped) is the one the server must find out about.
@@ -370,11 +384,22 @@ export class WorkerProcess {
           this.#refuse(message, fds, this.#state === 'stopping' ? 'The worker is shutting down' : 'The worker is not ready yet')
           return
         }
-        if (!Array.isArray(message.inputs) || message.inputs.length !== fds.length) {
-          this.#refuse(message, fds, 'Inputs do not match the descriptors')
-          return
+        {
+          const held = this.#pendingInputs
+          this.#pendingInputs = null
+          if (held?.broken != null) {
+            closeAll(held.fds)
+            this.#refuse(message, fds, held.broken)
+            return
+          }
+          // Ours from here: the held parts first, then this message's, in order.
+          const all = held === null ? fds : OwnedFds.from([...held.fds, ...fds.takeAll()])
+          if (!Array.isArray(message.inputs) || message.inputs.length !== all.length || all.length > MAX_RUN_INPUTS) {
+            this.#refuse(message, all, 'Inputs do not match the descriptors')
+            return
+          }
+          this.#run(message, all)
         }
-        this.#run(message, fds)
         return
       case 'cancel':
         this.#cancel(message)
@@ -397,12 +422,50 @@ export class WorkerProcess {
     }
   }
 
+  /** Keeps an 'inputs' part for the run that follows it (its descriptors ours from here). */
+  #holdInputs (message: Extract<ServerMessage, { t: 'inputs' }>, fds: OwnedFds): void {
+    const taken = fds.takeAll()
+    if (typeof message.job !== 'string' || this.#state !== 'ready') {
+      closeAll(taken)
+      return
+    }
+    const held = this.#pendingInputs ?? { job: message.job, fds: [], broken: null }
+    this.#pendingInputs = held
+    if (held.broken !== null) {
+      closeAll(taken)
+      return
+    }
+    held.fds.push(...taken)
+    if (held.fds.length >= MAX_RUN_INPUTS) {
+      // A run carries at least its last part's worth itself: this many ahead of it is too many.
+      closeAll(held.fds)
+      held.fds = []
+      held.broken = `More than ${MAX_RUN_INPUTS} input descriptors`
+    }
+  }
+
+  /** A part of the next run went wrong: the run, when it comes, is refused with `why`. */
+  #holdBroken (job: unknown, why: string): void {
+    if (typeof job !== 'string') return
+    const held = this.#pendingInputs ?? { job, fds: [], broken: null }
+    closeAll(held.fds)
+    this.#pendingInputs = { job, fds: [], broken: held.broken ?? why }
+  }
+
+  #dropPendingInputs (why: string): void {
+    const held = this.#pendingInputs
+    if (held === null) return
+    this.#pendingInputs = null
+    closeAll(held.fds)
+    this.#log(`dropped ${held.fds.length} input descriptors held for job ${held.job}: ${why}`)
+  }
+
   /** A batch's parts, each with its own descriptors in order (a batch inside a batch is refused). */
   #receiveBatch (parts: unknown, fds: OwnedFds): void {
     const list: unknown[] = Array.isArray(parts) ? parts : []
     const counts = list.map((part) => {
       const p = part as { t?: unknown, fdCount?: unknown } | null
-      return p?.t === 'run' && Number.isSafeInteger(p.fdCount) && (p.fdCount as number) >= 0 ? p.fdCount as number : 0
+      return (p?.t === 'run' || p?.t === 'inputs') && Number.isSafeInteger(p.fdCount) && (p.fdCount as number) >= 0 ? p.fdCount as number : 0
     })
     if (counts.reduce((a, b) => a + b, 0) !== fds.length) {
       // Nobody can tell whose descriptor is whose: refuse them all.
@@ -424,7 +487,13 @@ export class WorkerProcess {
     // Descriptors lost in transit (MSG_CTRUNC: this process is at RLIMIT_NOFILE): fail that job
     // now, so the server does not wait for an answer that would never come.
     const lost = err.data !== undefined ? decode<ServerMessage>(err.data) : null
+    if (lost?.t === 'inputs') {
+      // The run that follows is refused with this reason (its answer says why).
+      this.#holdBroken(lost.job, `The worker could not receive the job's descriptors (${err.code}); it may be at its open-file limit`)
+      return
+    }
     if (lost?.t === 'run') {
+      this.#dropPendingInputs('its run was lost')
       this.#send({ t: 'done', job: lost.job, ok: false, error: { code: 'RESOURCE_EXHAUSTED', message: `The worker could not receive the job's descriptors (${err.code}); it may be at its open-file limit` }, fdCount: 0 })
     }
   }

@@ -5,14 +5,14 @@
 // that reports a kind differently from the workers already serving it is refused whole: two
 // workers validating the same job differently would make a job's fate depend on where it lands.
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv'
-import { WORKER_CHANNEL, type KindReport } from '../../workers/protocol'
+import { MAX_RUN_INPUTS, type KindReport } from '../../workers/protocol'
 import { boundedParams } from './params-bounds'
 import { PoolError } from './pool-error'
 import type { KindInfo } from './types'
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
-/** Inputs travel as descriptors with the run message: at most the channel's per-message count. */
-const MAX_INPUTS = WORKER_CHANNEL.maxFds
+/** Inputs travel as descriptors with the run ('inputs' messages ahead of it past one message's worth). */
+const MAX_INPUTS = MAX_RUN_INPUTS
 /** Outputs come back in 'outputs' messages of up to maxFds each; beyond this a report is refused. */
 export const MAX_OUTPUTS = 1024
 

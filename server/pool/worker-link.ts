@@ -6,7 +6,7 @@
 // DispatchTarget (id, kinds, capacity, load).
 import * as native from '../../native'
 import type { OwnedFds } from '../../native/owned-fds'
-import { encode, packBatches, type KindReport, type WorkerConfig, type WorkerMessage } from '../../workers/protocol'
+import { WORKER_CHANNEL, encode, packBatches, type KindReport, type WorkerConfig, type WorkerMessage } from '../../workers/protocol'
 import type { BufferStore } from './buffer-store'
 import type { DispatchTarget } from './dispatcher'
 import type { JobRecord } from './job-table'
@@ -269,9 +269,12 @@ export class WorkerLink implements DispatchTarget {
    * Sends jobs in as few messages as the channel's limits allow (protocol.ts packBatches). A job
    * whose message cannot be sent fails alone, with a code saying why; only a channel that is gone
    * gives the rest back (and the link is then lost, so its worker is replaced, never left idle).
+   * A job with more inputs than one message carries goes alone, as 'inputs' messages then its
+   * 'run' (nothing of another job between them); when one of its parts cannot be sent, its later
+   * parts are not sent either, and the worker drops the parts it holds on the next message.
    */
   start (records: JobRecord[]): JobRecord[] {
-    const outgoing: Array<{ record: JobRecord, data: Buffer, fds: number[] }> = []
+    const outgoing: Array<{ record: JobRecord, parts: Array<{ data: Buffer, fds: number[] }> }> = []
     for (const record of records) {
       const fds: number[] = []
       try {
@@ -283,20 +286,54 @@ export class WorkerLink implements DispatchTarget {
         this.#host.jobFailed(record, { code: 'RESOURCE_EXHAUSTED', message: `Could not pass the inputs to a worker: ${(err as Error).message}` })
         continue
       }
-      const data = encode({
-        t: 'run',
-        job: record.info.id,
-        kind: record.info.kind,
-        params: record.info.params,
-        inputs: record.leases.map((lease) => ({ id: lease.info.id, generation: lease.generation, size: lease.info.size })),
-        fdCount: fds.length,
-        maxOutputBytes: this.#host.maxOutputBytes()
+      const parts: Array<{ data: Buffer, fds: number[] }> = []
+      let rest = fds
+      while (rest.length > WORKER_CHANNEL.maxFds) {
+        parts.push({ data: encode({ t: 'inputs', job: record.info.id, fdCount: WORKER_CHANNEL.maxFds }), fds: rest.slice(0, WORKER_CHANNEL.maxFds) })
+        rest = rest.slice(WORKER_CHANNEL.maxFds)
+      }
+      parts.push({
+        data: encode({
+          t: 'run',
+          job: record.info.id,
+          kind: record.info.kind,
+          params: record.info.params,
+          inputs: record.leases.map((lease) => ({ id: lease.info.id, generation: lease.generation, size: lease.info.size })),
+          fdCount: rest.length,
+          maxOutputBytes: this.#host.maxOutputBytes()
+        }),
+        fds: rest
       })
-      outgoing.push({ record, data, fds })
+      outgoing.push({ record, parts })
     }
+    // Runs of one message each are packed together; a run of several parts goes on its own.
+    let i = 0
+    while (i < outgoing.length) {
+      let end = i
+      while (end < outgoing.length && outgoing[end].parts.length === 1) end++
+      const single = end > i
+      if (!single) end = i + 1
+      const group = outgoing.slice(i, end)
+      const entries = single ? group.map((o) => ({ record: o.record, ...o.parts[0] })) : group[0].parts.map((part) => ({ record: group[0].record, ...part }))
+      const gone = this.#sendEntries(entries, !single)
+      if (gone) {
+        for (const rest of outgoing.slice(end)) for (const part of rest.parts) for (const fd of part.fds) native.close(fd)
+        return [...new Set([...gone, ...outgoing.slice(end).map((o) => o.record)])]
+      }
+      i = end
+    }
+    return []
+  }
+
+  /**
+   * Sends entries packed (packBatches), closing every descriptor once whatever happens. `oneJob`:
+   * the entries are the parts of one job, which fails (or is given back) whole. Returns the
+   * records to give back when the channel is gone, else null.
+   */
+  #sendEntries (entries: Array<{ record: JobRecord, data: Buffer, fds: number[] }>, oneJob: boolean): JobRecord[] | null {
     let next = 0
-    for (const message of packBatches(outgoing)) {
-      const group = outgoing.slice(next, next + message.count)
+    for (const message of packBatches(entries)) {
+      const group = entries.slice(next, next + message.count)
       next += message.count
       let failure: native.SystemError | null = null
       try {
@@ -308,21 +345,25 @@ export class WorkerLink implements DispatchTarget {
         for (const fd of message.fds) native.close(fd)
       }
       if (failure === null) {
-        for (const { record } of group) this.#sent(record)
+        if (!oneJob) for (const { record } of group) this.#sent(record)
         continue
       }
+      if (CHANNEL_GONE.has(failure.code ?? '') || oneJob) {
+        for (const rest of entries.slice(next)) for (const fd of rest.fds) native.close(fd)
+      }
       if (CHANNEL_GONE.has(failure.code ?? '')) {
-        for (const rest of outgoing.slice(next)) for (const fd of rest.fds) native.close(fd)
         this.#lose(`sending to it failed: ${failure.message}`)
-        return [...group, ...outgoing.slice(next)].map((o) => o.record)
+        return [...new Set([...group, ...entries.slice(next)].map((o) => o.record))]
       }
       const code = EXHAUSTED.has(failure.code ?? '') ? 'RESOURCE_EXHAUSTED' : 'PROTOCOL_ERROR'
-      this.#host.log('warn', 'a job could not be sent to its worker', { worker: this.id, pid: this.pid, jobs: group.length, code: failure.code, err: failure.message })
-      for (const { record } of group) {
+      this.#host.log('warn', 'a job could not be sent to its worker', { worker: this.id, pid: this.pid, jobs: oneJob ? 1 : group.length, code: failure.code, err: failure.message })
+      for (const record of oneJob ? [group[0].record] : group.map((o) => o.record)) {
         this.#host.jobFailed(record, { code, message: `The job could not be sent to worker ${this.id}: ${failure.message}` })
       }
+      if (oneJob) return null
     }
-    return []
+    if (oneJob && entries.length > 0) this.#sent(entries[0].record)
+    return null
   }
 
   #sent (record: JobRecord): void {

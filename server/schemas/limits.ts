@@ -9,11 +9,12 @@ export const MAX_NAME_LENGTH = 200
 /** A kind's name. */
 export const MAX_KIND_NAME_LENGTH = 64
 /**
- * Inputs of one job (and of one pipeline step): as many descriptors as the job's one 'run'
- * message to its worker carries (workers/protocol.ts WORKER_CHANNEL.maxFds; a test keeps them
- * equal). A kind declares its own bound within it (concat takes all 32).
+ * Inputs of one job (and of one pipeline step): what a run to a worker process carries
+ * (workers/protocol.ts MAX_RUN_INPUTS, in 'inputs' messages ahead of the 'run' past 32; a test
+ * keeps them equal). A kind declares its own bound within it (concat takes all 64; an external
+ * worker's kinds at most 32).
  */
-export const MAX_JOB_INPUTS = 32
+export const MAX_JOB_INPUTS = 64
 /** A job's timeoutMs: 24 hours. */
 export const MAX_TIMEOUT_MS = 24 * 3600 * 1000
 /** A job's maxAttempts. */

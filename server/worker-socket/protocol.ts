@@ -5,7 +5,7 @@
 // with a reason instead of reaching the dispatcher half-formed. Pure functions over values, so
 // the rules can be read and tested apart from the socket.
 import crypto from 'node:crypto'
-import { WORKER_CHANNEL, type KindReport, type WorkerMessage } from '../../workers/protocol'
+import { MAX_RUN_INPUTS, WORKER_CHANNEL, type KindReport, type WorkerMessage } from '../../workers/protocol'
 
 /** The only protocol version there is. */
 export const WORKER_PROTOCOL = 1
@@ -19,8 +19,10 @@ export const WORKER_SOCKET_LIMITS = {
   /** Jobs one worker may run at once (its `threads`). */
   maxThreads: 1024,
   /**
-   * Inputs of a job: a 'run' carries its inputs in one message, so no more than a message may
-   * carry (raise with the protocol, not here).
+   * Inputs of a job: a 'run' to an external worker carries its inputs in one message, so no more
+   * than a message may carry. Node workers take up to MAX_RUN_INPUTS (64) through 'inputs'
+   * messages; this protocol does not have them (docs/worker-protocol.md), so a kind declared here
+   * with more than 32 is refused, naming the limit.
    */
   maxInputs: WORKER_CHANNEL.maxFds,
   /** Outputs of a job ('outputs' messages carry them past one message's worth). */
@@ -141,10 +143,10 @@ function depthOf (value: unknown, limit: number, depth = 0): number {
   return deepest
 }
 
-function range (value: unknown, what: string, max: number, fallback: { min: number, max: number } | null): { min: number, max: number } {
+function range (value: unknown, what: string, max: number, fallback: { min: number, max: number } | null, why = ''): { min: number, max: number } {
   if (value === undefined && fallback !== null) return fallback
   if (!isObject(value) || !isCount(value.min, 0, max) || !isCount(value.max, 0, max) || value.min > value.max) {
-    throw new WorkerSocketRefusal('BAD_REQUEST', `${what} must be {min, max} with 0 <= min <= max <= ${max}`)
+    throw new WorkerSocketRefusal('BAD_REQUEST', `${what} must be {min, max} with 0 <= min <= max <= ${max}${why}`)
   }
   return { min: value.min, max: value.max }
 }
@@ -160,7 +162,8 @@ export function parseKindReport (value: unknown, index: number): KindReport {
   if (description !== undefined && (typeof description !== 'string' || description.length > WORKER_SOCKET_LIMITS.maxDescriptionLength)) {
     throw new WorkerSocketRefusal('BAD_REQUEST', `${at}.description must be a string of at most ${WORKER_SOCKET_LIMITS.maxDescriptionLength} characters`)
   }
-  const inputs = range(value.inputs, `${at}.inputs`, WORKER_SOCKET_LIMITS.maxInputs, null)
+  const inputs = range(value.inputs, `${at}.inputs`, WORKER_SOCKET_LIMITS.maxInputs, null,
+    ` (an external worker is sent a job's inputs in its one 'run' message, at most ${WORKER_SOCKET_LIMITS.maxFds} descriptors; only the server's own workers take up to ${MAX_RUN_INPUTS})`)
   const outputs = range(value.outputs, `${at}.outputs`, WORKER_SOCKET_LIMITS.maxOutputs, { min: 0, max: 0 })
   if (params !== undefined && params !== null) {
     if (!isObject(params)) throw new WorkerSocketRefusal('BAD_REQUEST', `${at}.params must be a JSON Schema object or null`)

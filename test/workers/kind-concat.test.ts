@@ -1,4 +1,4 @@
-// The concat kind through real worker processes: bytes in order, empty inputs, the 1–32 bounds.
+// The concat kind through real worker processes: bytes in order, empty inputs, the 1–64 bounds (64 itself: many-inputs.test.ts).
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { test } from 'node:test'
@@ -27,12 +27,12 @@ test('concat joins its inputs in order', async (t) => {
   assert.equal(pool.store.get(empty.outputs[0]).size, 0)
 
   assert.throws(() => pool.enqueue({ kind: 'concat', inputs: [] }), (err: unknown) => err instanceof PoolError && err.code === 'INVALID_INPUTS')
-  // 33 is past every job's bound: INVALID_INPUTS from the kind's, or INVALID_JOB once the library
+  // 65 is past every job's bound: INVALID_INPUTS from the kind's, or INVALID_JOB once the library
   // checks a JobSpec with the REST schema first (its inputs' maxItems).
-  assert.throws(() => pool.enqueue({ kind: 'concat', inputs: Array(33).fill(ids[0]) }),
+  assert.throws(() => pool.enqueue({ kind: 'concat', inputs: Array(65).fill(ids[0]) }),
     (err: unknown) => err instanceof PoolError && ['INVALID_INPUTS', 'INVALID_JOB'].includes(err.code) && /input/.test(err.message))
   const kind = pool.kinds().find((k) => k.name === 'concat')
-  assert.deepEqual([kind?.inputs, kind?.outputs], [{ min: 1, max: 32 }, { min: 1, max: 1 }])
+  assert.deepEqual([kind?.inputs, kind?.outputs], [{ min: 1, max: 64 }, { min: 1, max: 1 }])
 })
 
 test('concat of 32 inputs (as many descriptors as one worker message carries)', async (t) => {
@@ -47,8 +47,8 @@ test('concat of 32 inputs (as many descriptors as one worker message carries)', 
   assert.deepEqual(Buffer.from(lease.view(0, lease.info.size)), Buffer.concat(parts))
 })
 
-test('POST /v1/jobs takes as many inputs as one worker message carries: concat of 32 over REST', async (t) => {
-  assert.equal(MAX_JOB_INPUTS, WORKER_CHANNEL.maxFds)
+test('POST /v1/jobs: concat of 32 over REST (one worker message\'s worth); 65 refused', async (t) => {
+  assert.equal(MAX_JOB_INPUTS, 2 * WORKER_CHANNEL.maxFds)
   const app = await startApp()
   t.after(() => app.close())
   const ids = Array.from({ length: 32 }, (_, i) => sealedBuffer(app.pool, Buffer.from([i])))
@@ -56,6 +56,6 @@ test('POST /v1/jobs takes as many inputs as one worker message carries: concat o
   assert.equal(res.status, 200, JSON.stringify(res.body))
   assert.equal(res.body.state, 'succeeded', JSON.stringify(res.body.error))
   assert.deepEqual(res.body.result, { inputs: 32, bytes: 32 })
-  const over = await request(app.server).post('/v1/jobs').send({ kind: 'concat', inputs: [...ids, ids[0]] })
+  const over = await request(app.server).post('/v1/jobs').send({ kind: 'concat', inputs: [...ids, ...ids, ids[0]] })
   assert.equal(over.status, 400)
 })

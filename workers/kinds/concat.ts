@@ -2,19 +2,16 @@
 // them; the copy goes from the read-only input mappings straight into the output memfd's mapping.
 import { Type, type Static } from '@sinclair/typebox'
 import type { JobKind } from '../kind-api'
-import { WORKER_CHANNEL } from '../protocol'
+import { MAX_RUN_INPUTS } from '../protocol'
 import { chunksOf, throwIfCancelled } from './cancellation'
 
 const ConcatParams = Type.Object({}, { additionalProperties: false })
 
 export const concatKind: JobKind<Static<typeof ConcatParams>> = {
   name: 'concat',
-  description: `Joins 1 to ${WORKER_CHANNEL.maxFds} inputs into one new buffer holding their bytes in order. Result: {inputs, bytes}.`,
-  // The contract says 64. But a job's input descriptors travel in its one 'run' message, which
-  // carries at most WORKER_CHANNEL.maxFds (32): past that the send is refused and the job would
-  // never start. 64 needs the engine to spread a run's descriptors over several messages, as
-  // 'outputs' does for results.
-  inputs: { min: 1, max: WORKER_CHANNEL.maxFds },
+  description: `Joins 1 to ${MAX_RUN_INPUTS} inputs into one new buffer holding their bytes in order. Result: {inputs, bytes}.`,
+  // Past WORKER_CHANNEL.maxFds (32) the descriptors travel in 'inputs' messages ahead of the run.
+  inputs: { min: 1, max: MAX_RUN_INPUTS },
   outputs: { min: 1, max: 1 },
   params: ConcatParams,
   async run (ctx) {

@@ -29,7 +29,7 @@ test('pipeline refusals name the step and create nothing', async (t) => {
     { why: 'params nested past the bound every kind obeys', body: { steps: [{ id: 'deep', kind: 'noop', params: { a: JSON.parse('['.repeat(40) + ']'.repeat(40)) } }] }, status: 400, code: 'INVALID_PARAMS', names: /"deep".*deeper than 32/ },
     { why: 'a missing required param', body: { steps: [{ id: 'raw', kind: 'fill' }] }, status: 400, code: 'INVALID_PARAMS', names: /"raw".*size/ },
     { why: 'too many inputs for the kind', body: { steps: [fill, { id: 'zip', kind: 'gzip', inputs: [{ step: 'raw' }, { step: 'raw' }] }] }, status: 400, code: 'INVALID_INPUTS', names: /"zip".*takes 1 input/ },
-    { why: 'too few inputs for the kind', body: { steps: [{ id: 'join', kind: 'concat', inputs: [] }] }, status: 400, code: 'INVALID_INPUTS', names: /"join".*1 to 32/ },
+    { why: 'too few inputs for the kind', body: { steps: [{ id: 'join', kind: 'concat', inputs: [] }] }, status: 400, code: 'INVALID_INPUTS', names: /"join".*1 to 64/ },
     { why: 'an output index the kind cannot produce', body: { steps: [fill, { id: 'zip', kind: 'gzip', inputs: [{ step: 'raw', output: 1 }] }] }, status: 400, code: 'INVALID_INPUTS', names: /"zip".*output 1 of step "raw".*fill makes 1/ },
     { why: 'reading an output of a kind that makes none', body: { steps: [{ id: 'sum', kind: 'checksum', inputs: [sealed.body.id] }, { id: 'zip', kind: 'gzip', inputs: [{ step: 'sum' }] }] }, status: 400, code: 'INVALID_INPUTS', names: /"zip".*checksum makes 0/ },
     { why: 'more than 256 steps', body: { steps: Array.from({ length: 257 }, (_, i) => ({ id: `s${i}`, kind: 'noop' })) }, status: 400, code: 'INVALID_PIPELINE', names: /at most 256 steps; 257/ },

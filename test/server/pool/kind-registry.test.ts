@@ -95,7 +95,7 @@ test('malformed reports are refused with the reason', () => {
     [null, /lists no kinds/],
     [[report('Bad Name', null)], /must match/],
     [[report('k', null), report('k', null)], /reported twice/],
-    [[report('k', null, { inputs: { min: 0, max: 33 } })], /inputs must be/],
+    [[report('k', null, { inputs: { min: 0, max: 65 } })], /inputs must be/],
     [[report('k', null, { inputs: { min: 2, max: 1 } })], /inputs must be/],
     [[report('k', null, { outputs: { min: 0, max: 5000 } })], /outputs must be/],
     [[{ ...report('k', null), params: 'yes' }], /params must be a JSON Schema object or null/],

@@ -20,8 +20,8 @@ interface Harness {
   ended: Array<{ record: JobRecord, outcome: JobOutcome }>
   failed: Array<{ record: JobRecord, code: string, message: string }>
   events: string[]
-  /** Makes the next send throw an error with this code. */
-  failNextSend: (code: string) => void
+  /** Makes the next send throw an error with this code (or the one `after` sends later). */
+  failNextSend: (code: string, after?: number) => void
   /** Resolves when the host hears the worker is unresponsive. */
   unresponsive: Promise<void>
 }
@@ -36,6 +36,7 @@ function harness (options: { heartbeatIntervalMs?: number, heartbeatTimeoutMs?: 
   const failed: Harness['failed'] = []
   const events: string[] = []
   let failCode: string | null = null
+  let failSkip = 0
   let answered = 0
   let onUnresponsive = (): void => {}
   const unresponsive = new Promise<void>((resolve) => { onUnresponsive = resolve })
@@ -59,7 +60,8 @@ function harness (options: { heartbeatIntervalMs?: number, heartbeatTimeoutMs?: 
   const link = new WorkerLink('w0', {
     pid: 4242,
     send: (data) => {
-      if (failCode !== null) {
+      if (failCode !== null && failSkip > 0) failSkip--
+      else if (failCode !== null) {
         const code = failCode
         failCode = null
         throw Object.assign(new Error(`send failed (${code})`), { code })
@@ -74,7 +76,7 @@ function harness (options: { heartbeatIntervalMs?: number, heartbeatTimeoutMs?: 
       }
     }
   }, host, { capacity: 1, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 1000 })
-  return { link, store, sent, ended, failed, events, unresponsive, failNextSend: (code) => { failCode = code } }
+  return { link, store, sent, ended, failed, events, unresponsive, failNextSend: (code, after = 0) => { failCode = code; failSkip = after } }
 }
 
 const kinds = [{ name: 'k', description: '', inputs: { min: 0, max: 1 }, outputs: { min: 0, max: 100 }, params: null }]
@@ -234,4 +236,43 @@ test('heartbeat: pings while the worker answers; silence past the timeout makes 
   assert.ok(pings.length > 3, 'it kept pinging after the last answer')
   assert.deepEqual(pings, pings.map((_, i) => i + 1), 'sequence numbers count up')
   h.link.close()
+})
+
+test('64 inputs: an inputs message of 32 then the run with 32, nothing between; a part that fails stops the rest; nothing leaks', () => {
+  const h = harness()
+  ready(h)
+  const ids = Array.from({ length: 64 }, (_, i) => {
+    const info = h.store.create({ size: 1 })
+    h.store.write(info.id, 0, Buffer.from([i]))
+    return h.store.seal(info.id).id
+  })
+  const big = (): JobRecord => table.create({ kind: 'k', inputs: ids, params: {}, maxAttempts: 1, timeoutMs: null }, ids.map((id) => h.store.acquire(id)))
+  const baseline = countFds()
+
+  const [before, whole, after] = [job(), big(), job()]
+  assert.deepEqual(h.link.start([before, whole, after]), [])
+  assert.deepEqual(h.sent.map((m) => m.t === 'inputs' || m.t === 'run' ? `${m.t} ${m.job === whole.info.id ? 'big' : 'small'} ${m.fdCount}` : m.t).slice(1),
+    ['run small 0', 'inputs big 32', 'run big 32', 'run small 0'])
+  const run = h.sent.find((m) => m.t === 'run' && m.job === whole.info.id) as Extract<ServerMessage, { t: 'run' }>
+  assert.deepEqual(run.inputs.map((i) => i.id), ids, 'the run lists every input, in order')
+  assert.equal(h.link.load, 3)
+  assert.equal(countFds(), baseline, 'every dup closed after its send')
+
+  // The run part refused (after its inputs part went): the job fails alone, the next one goes.
+  const [broken, next] = [big(), job()]
+  h.sent.length = 0
+  h.failNextSend('EMFILE', 1)
+  assert.deepEqual(h.link.start([broken, next]), [])
+  assert.deepEqual(h.failed.map((f) => [f.record, f.code]), [[broken, 'RESOURCE_EXHAUSTED']])
+  assert.deepEqual(h.sent.map((m) => m.t), ['inputs', 'run'], 'its inputs part, then the next job: the worker drops the part')
+  assert.equal((h.sent[1] as { job: string }).job, next.info.id)
+  assert.equal(countFds(), baseline)
+
+  // The channel gone between the parts: this job and the rest come back, the link is lost.
+  const [lostJob, rest] = [big(), job()]
+  h.failNextSend('EPIPE', 1)
+  assert.deepEqual(h.link.start([lostJob, rest]), [lostJob, rest])
+  assert.deepEqual(h.events, ['started', 'lost'])
+  assert.equal(countFds(), baseline)
+  for (const record of [whole, broken, lostJob]) for (const lease of record.leases) lease.release()
 })

@@ -140,7 +140,7 @@ withSocket('malformed declarations are refused with the field at fault', {}, asy
     [{ t: 'ready', threads: 1, kinds: [] }, /"kinds" must list 1/],
     [{ t: 'ready', threads: 1, kinds: [{ ...KIND, name: 'has space' }] }, /kinds\[0\]\.name/],
     [{ t: 'ready', threads: 1, kinds: [{ ...KIND, inputs: { min: 2, max: 1 } }] }, /kinds\[0\]\.inputs/],
-    [{ t: 'ready', threads: 1, kinds: [{ ...KIND, inputs: { min: 0, max: 33 } }] }, /<= 32/],
+    [{ t: 'ready', threads: 1, kinds: [{ ...KIND, inputs: { min: 0, max: 33 } }] }, /<= 32 \(an external worker is sent a job's inputs in its one 'run' message.*up to 64\)/],
     [{ t: 'ready', threads: 1, kinds: [{ ...KIND, params: 'any' }] }, /kinds\[0\]\.params/],
     [{ t: 'ready', threads: 1, kinds: [{ ...KIND, params: nest(40) }] }, /deeper than 32/],
     [{ t: 'ready', threads: 1, kinds: [KIND, KIND] }, /declared twice/]
