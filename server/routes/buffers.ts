@@ -84,10 +84,19 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: TAGS,
       summary: 'One buffer, with the processes holding it',
+      description: 'Clustered (docs/CLUSTER.md): a buffer another node holds is answered from that node, with its `node`.',
       params: BufferIdParams,
-      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'CLUSTER_UNAVAILABLE') }
     }
-  }, async (request) => store.get(request.params.id))
+  }, async (request) => {
+    const cluster = app.cluster
+    const { id } = request.params
+    if (cluster === null) return store.get(id)
+    if (store.has(id) || request.fromPeer) return { ...store.get(id), node: cluster.name }
+    const found = await cluster.locator.locate(id, await cluster.nodes())
+    if (found === null) throw new ApiError('NOT_FOUND', `No node of the cluster that is up has a buffer ${id}`)
+    return { ...found.info, node: found.node }
+  })
 
   app.post('/buffers/:id/seal', {
     schema: {

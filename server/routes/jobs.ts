@@ -1,5 +1,6 @@
 // Jobs: submit (optionally long-polling until it ends), get (same), list, cancel.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ApiError } from '../errors'
 import type { JobInfo } from '../pool/types'
 import { errorResponses } from '../schemas/error'
 import { JobIdParams, JobList, JobSchema, ListJobsQuery, SubmitJobBody, WaitQuery } from '../schemas/job'
@@ -20,11 +21,26 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // here, and EventTarget warns (MaxListenersExceededWarning) past ten.
   const waiting = new Set<() => void>()
   let closing = false
+  const closed = new AbortController()
   app.addHook('preClose', (done) => {
     closing = true
+    closed.abort()
     for (const answerNow of waiting) answerNow()
     done()
   })
+
+  // Clustered (docs/CLUSTER.md): a job of this node's own pool is answered from it, with this
+  // node's name; any other id is a cluster job, read from Redis.
+  async function clusterJob (id: string, ms: number): Promise<JobInfo> {
+    const cluster = app.cluster
+    if (cluster === null) return await settle(pool.get(id), ms)
+    let local: JobInfo | null = null
+    try { local = pool.get(id) } catch { /* not a job of this pool */ }
+    if (local !== null) return { ...await settle(local, ms), node: cluster.name }
+    const job = ms > 0 && !closing ? await cluster.jobs.wait(id, ms, closed.signal) : await cluster.jobs.get(id)
+    if (job === null) throw new ApiError('NOT_FOUND', `No job ${id} in this cluster`)
+    return job
+  }
 
   async function settle (job: JobInfo, ms: number): Promise<JobInfo> {
     if (ms <= 0 || isTerminal(job) || closing) return job
@@ -54,11 +70,13 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: ref(JobSchema, { description: 'The job ended within `wait`' }),
         202: ref(JobSchema, { description: 'The job is queued or running; poll GET /v1/jobs/{id}' }),
         ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS', 'UNAUTHORIZED',
-          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED', 'NOT_READY', 'RESOURCE_EXHAUSTED')
+          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED', 'NOT_READY', 'RESOURCE_EXHAUSTED', 'CLUSTER_UNAVAILABLE')
       }
     }
   }, async (request, reply) => {
-    const job = await settle(pool.enqueue(request.body), request.query.wait ?? 0)
+    const job = app.cluster === null
+      ? await settle(pool.enqueue(request.body), request.query.wait ?? 0)
+      : await clusterJob((await app.cluster.jobs.submit(request.body)).id, request.query.wait ?? 0)
     void reply.code(isTerminal(job) ? 200 : 202).header('location', `/v1/jobs/${job.id}`)
     return job
   })
@@ -70,9 +88,9 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'With `?wait=ms`, the reply is held until the job ends or the wait runs out.',
       params: JobIdParams,
       querystring: WaitQuery,
-      response: { 200: ref(JobSchema, { description: 'The job (finished, or as it stood when the wait ran out)' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+      response: { 200: ref(JobSchema, { description: 'The job (finished, or as it stood when the wait ran out)' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'CLUSTER_UNAVAILABLE') }
     }
-  }, async (request) => await settle(pool.get(request.params.id), request.query.wait ?? 0))
+  }, async (request) => await clusterJob(request.params.id, request.query.wait ?? 0))
 
   app.get('/jobs', {
     schema: {

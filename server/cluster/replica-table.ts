@@ -1,0 +1,48 @@
+// Copies of other nodes' buffers kept here after a pull, by the original's id. A replica is a
+// local buffer of its own (its local id is what the local pool's jobs name); it counts in this
+// node's quota and is the first thing freed when a pull needs room. Least recently used first.
+import type { BufferStore } from '../pool/buffer-store'
+
+export class ReplicaTable {
+  readonly #store: BufferStore
+  /** original id → local id, in use order (oldest first). */
+  readonly #local = new Map<string, string>()
+
+  constructor (store: BufferStore) {
+    this.#store = store
+  }
+
+  /** The local copy of `original`, if one is still here; marks it used. */
+  lookup (original: string): string | null {
+    const local = this.#local.get(original)
+    if (local === undefined) return null
+    this.#local.delete(original)
+    if (!this.#store.has(local)) return null
+    this.#local.set(original, local)
+    return local
+  }
+
+  add (original: string, local: string): void {
+    this.#local.set(original, local)
+  }
+
+  /** Frees the least recently used replica; false when there is none. */
+  evictOne (): boolean {
+    for (const [original, local] of this.#local) {
+      this.#local.delete(original)
+      if (!this.#store.has(local)) continue
+      this.#store.delete(local)
+      return true
+    }
+    return false
+  }
+
+  /** Drops the replica of an original that its owner no longer has. */
+  forget (original: string): void {
+    const local = this.#local.get(original)
+    this.#local.delete(original)
+    if (local !== undefined && this.#store.has(local)) this.#store.delete(local)
+  }
+
+  get size (): number { return this.#local.size }
+}
