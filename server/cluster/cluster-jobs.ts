@@ -139,11 +139,21 @@ export class ClusterJobs {
   async get (id: string): Promise<JobInfo | null> {
     if (this.#deps.redis.status !== 'ready') throw new ApiError('CLUSTER_UNAVAILABLE')
     try {
-      const [final, node] = await Promise.all([this.#deps.redis.get(this.#finalKey(id)), this.#deps.redis.get(this.#directoryKey(id))])
+      const [final, first] = await Promise.all([this.#deps.redis.get(this.#finalKey(id)), this.#deps.redis.get(this.#directoryKey(id))])
       if (final !== null) return JSON.parse(final) as JobInfo
+      let node = first
       if (node === null) return null
-      const job = await Job.fromId<ClusterJobData, JobInfo>(this.queue(node), id)
-      if (job === undefined) return null
+      let job = await Job.fromId<ClusterJobData, JobInfo>(this.queue(node), id)
+      if (job === undefined) {
+        // Moved (failover) between the two reads: the directory names its new queue now.
+        const now = await this.#deps.redis.get(this.#directoryKey(id))
+        const final2 = await this.#deps.redis.get(this.#finalKey(id))
+        if (final2 !== null) return JSON.parse(final2) as JobInfo
+        if (now === null || now === node) return null
+        job = await Job.fromId<ClusterJobData, JobInfo>(this.queue(now), id)
+        if (job === undefined) return null
+        node = now
+      }
       const state = await job.getState()
       if (state === 'completed') return job.returnvalue
       if (state === 'failed') return failedJob(job.data, node, 'HANDLER_ERROR', job.failedReason ?? 'the job failed on its node')
@@ -210,18 +220,17 @@ export class ClusterJobs {
     return finishedJob(done, data, self.name, bytesPulled)
   }
 
-  /** The waiting jobs of a node's queue, for failover; each removed from it before it is re-placed. */
-  async takeWaiting (node: string): Promise<ClusterJobData[]> {
-    const queue = this.queue(node)
-    const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed'])
-    const taken: ClusterJobData[] = []
+  /**
+   * Moves each waiting job of a lost node's queue: `move` places it again (or ends it) first, then
+   * it leaves the old queue, so that a reader always finds it in one of the two.
+   */
+  async moveWaiting (node: string, move: (data: ClusterJobData) => Promise<void>): Promise<number> {
+    const jobs = await this.queue(node).getJobs(['waiting', 'prioritized', 'delayed'])
     for (const job of jobs) {
-      try {
-        await job.remove()
-        taken.push(job.data)
-      } catch { /* taken by its worker after all, or by another node's failover */ }
+      await move(job.data)
+      try { await job.remove() } catch { /* already gone */ }
     }
-    return taken
+    return jobs.length
   }
 
   async activeOn (node: string): Promise<ClusterJobData[]> {

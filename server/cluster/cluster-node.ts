@@ -32,6 +32,8 @@ export class ClusterNode {
   #url = ''
   #redis: Redis | null = null
   #workerRedis: Redis | null = null
+  #subscriber: Redis | null = null
+  #onDeleted: ((event: { id: string }) => void) | null = null
   #timer: NodeJS.Timeout | null = null
   #beating = false
   #registry: NodeRegistry | null = null
@@ -93,8 +95,9 @@ export class ClusterNode {
     const self = (): { name: string, url: string } => ({ name: this.#name, url: this.#url })
     this.#registry = new NodeRegistry(this.#redis, this.prefix, this.lostAfterMs)
     this.#peers = new PeerClient(this.#name, this.#options.token)
-    this.#locator = new BufferLocator(this.#pool.store, this.#peers, self)
     this.#puller = new InputPuller(this.#pool.store, this.#peers)
+    const replicas = this.#puller.replicas
+    this.#locator = new BufferLocator(this.#pool.store, this.#peers, self, (id) => replicas.info(id))
     this.#jobs = new ClusterJobs({
       pool: this.#pool,
       redis: this.#redis,
@@ -106,6 +109,7 @@ export class ClusterNode {
       self,
       placed: (job) => { for (const l of this.#placedListeners) l(job) }
     })
+    this.#listenForDeletions(replicas)
     this.#failover = new Failover(this.#redis, this.#jobs, this.prefix, this.#name, this.lostAfterMs)
     // Enough jobs taken from the queue to keep every thread busy and one more queued behind each;
     // the rest wait in BullMQ, where a lost node's share can still be moved.
@@ -113,6 +117,25 @@ export class ClusterNode {
     this.#jobs.start(Math.max(1, workers * threadsPerWorker * 2))
     this.#timer = setInterval(() => { void this.#beat() }, Math.max(50, Math.floor(this.lostAfterMs / 4)))
     this.#timer.unref()
+  }
+
+  /**
+   * Replicas go when their original does: each node publishes the deletion of its own buffers,
+   * and every node drops its replica of one. A deletion published while a node is away from Redis
+   * is missed; that replica then stays until memory pressure evicts it (docs/CLUSTER.md).
+   */
+  #listenForDeletions (replicas: InputPuller['replicas']): void {
+    const channel = `${this.prefix}:buffer-deleted`
+    const redis = this.#need(this.#redis)
+    this.#subscriber = workerConnection(this.#options.redisUrl)
+    this.#subscriber.on('error', () => {})
+    this.#subscriber.subscribe(channel).catch(() => {})
+    this.#subscriber.on('message', (_channel: string, id: string) => { replicas.forget(id) })
+    this.#onDeleted = ({ id }) => {
+      if (replicas.isReplica(id) || redis.status !== 'ready') return
+      redis.publish(channel, id).catch(() => {})
+    }
+    this.#pool.store.on('buffer.deleted', this.#onDeleted)
   }
 
   async #report (): Promise<NodeReport> {
@@ -162,7 +185,9 @@ export class ClusterNode {
     if (this.available) {
       try { await this.#need(this.#registry).leave(await this.#report()) } catch { /* as above */ }
     }
+    if (this.#onDeleted !== null) this.#pool.store.off('buffer.deleted', this.#onDeleted)
     this.#redis.disconnect()
     this.#workerRedis?.disconnect()
+    this.#subscriber?.disconnect()
   }
 }

@@ -30,10 +30,7 @@ export class Failover {
     for (const lost of nodes.filter((n) => n.state === 'lost' && n.name !== this.#self)) {
       const lock = await this.#redis.set(`${this.#prefix}:failover:${lost.name}`, this.#self, 'PX', this.#lockMs, 'NX')
       if (lock !== 'OK') continue
-      for (const data of await this.#jobs.takeWaiting(lost.name)) {
-        await this.#jobs.replace(data, lost.name, nodes)
-        count++
-      }
+      count += await this.#jobs.moveWaiting(lost.name, async (data) => { await this.#jobs.replace(data, lost.name, nodes) })
       for (const data of await this.#jobs.activeOn(lost.name)) {
         const key = `${lost.name}/${data.id}/${data.attempt}`
         if (this.#handled.has(key)) continue

@@ -4,6 +4,8 @@
 import { PEER_TIMEOUT_MS } from './cluster-options'
 
 export const PEER_HEADER = 'x-memfd-pool-peer'
+/** On a peer's answer for a buffer: what it has is a replica (placement prefers the original). */
+export const REPLICA_HEADER = 'x-memfd-pool-replica'
 
 export class PeerClient {
   readonly #token: string | undefined
@@ -17,6 +19,10 @@ export class PeerClient {
   headers (extra: Record<string, string> = {}): Record<string, string> {
     return {
       ...extra,
+      // No connection kept between nodes: fetch's pool would hold idle sockets for the server's
+      // keep-alive time (72 s), so a node's descriptors would say nothing about what it holds.
+      // A handshake per request (per 4 MiB chunk of a pull) is the price; docs/CLUSTER.md.
+      connection: 'close',
       [PEER_HEADER]: this.#self,
       ...(this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` })
     }
@@ -30,11 +36,11 @@ export class PeerClient {
     })
   }
 
-  async json<T> (baseUrl: string, path: string): Promise<{ status: number, body: T | null }> {
+  async json<T> (baseUrl: string, path: string): Promise<{ status: number, body: T | null, headers: Headers }> {
     const response = await this.get(baseUrl, path)
     const text = await response.text()
     let body: T | null = null
     try { body = JSON.parse(text) as T } catch { /* not JSON: the status says enough */ }
-    return { status: response.status, body }
+    return { status: response.status, body, headers: response.headers }
   }
 }

@@ -2,6 +2,7 @@
 // local buffer of its own (its local id is what the local pool's jobs name); it counts in this
 // node's quota and is the first thing freed when a pull needs room. Least recently used first.
 import type { BufferStore } from '../pool/buffer-store'
+import type { BufferInfo } from '../pool/types'
 
 export class ReplicaTable {
   readonly #store: BufferStore
@@ -22,6 +23,12 @@ export class ReplicaTable {
     return local
   }
 
+  /** The replica of `original` as the original's id would show it, or null. */
+  info (original: string): BufferInfo | null {
+    const local = this.lookup(original)
+    return local === null ? null : { ...this.#store.get(local), id: original }
+  }
+
   add (original: string, local: string): void {
     this.#local.set(original, local)
   }
@@ -29,10 +36,11 @@ export class ReplicaTable {
   /** Frees the least recently used replica; false when there is none. */
   evictOne (): boolean {
     for (const [original, local] of this.#local) {
+      // Deleted from the store while still listed, so its deletion is known as a replica's.
+      const live = this.#store.has(local)
+      if (live) this.#store.delete(local)
       this.#local.delete(original)
-      if (!this.#store.has(local)) continue
-      this.#store.delete(local)
-      return true
+      if (live) return true
     }
     return false
   }
@@ -40,9 +48,15 @@ export class ReplicaTable {
   /** Drops the replica of an original that its owner no longer has. */
   forget (original: string): void {
     const local = this.#local.get(original)
-    this.#local.delete(original)
     if (local !== undefined && this.#store.has(local)) this.#store.delete(local)
+    this.#local.delete(original)
   }
 
   get size (): number { return this.#local.size }
+
+  /** True when `local` is the local id of some replica (its deletion is no news to other nodes). */
+  isReplica (local: string): boolean {
+    for (const id of this.#local.values()) if (id === local) return true
+    return false
+  }
 }

@@ -2,6 +2,7 @@
 // Their bytes are read and written by buffer-content.ts.
 import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { REPLICA_HEADER } from '../cluster/peer-client'
 import { ApiError } from '../errors'
 import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
 import type { BufferStore } from '../pool/buffer-store'
@@ -88,11 +89,19 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: BufferIdParams,
       response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'CLUSTER_UNAVAILABLE') }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const cluster = app.cluster
     const { id } = request.params
     if (cluster === null) return store.get(id)
-    if (store.has(id) || request.fromPeer) return { ...store.get(id), node: cluster.name }
+    if (store.has(id)) return { ...store.get(id), node: cluster.name }
+    if (request.fromPeer) {
+      // A peer looking for the buffer: this node's replica of it counts (a lost owner's jobs can
+      // run from it), marked so that the original wins while it exists.
+      const replica = cluster.puller.replicas.info(id)
+      if (replica === null) throw new ApiError('NOT_FOUND', `No buffer ${id} on node ${cluster.name}`)
+      void reply.header(REPLICA_HEADER, '1')
+      return { ...replica, node: cluster.name }
+    }
     const found = await cluster.locator.locate(id, await cluster.nodes())
     if (found === null) throw new ApiError('NOT_FOUND', `No node of the cluster that is up has a buffer ${id}`)
     return { ...found.info, node: found.node }
@@ -116,7 +125,9 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: TAGS,
       summary: 'Delete a buffer',
-      description: 'Hides it at once; its memory is freed when no job, download or attached process uses it any more.',
+      description: 'Hides it at once; its memory is freed when no job, download or attached process uses it any more. ' +
+        'Clustered: a buffer is deleted on the node that owns it (which frees the other nodes\' replicas); on another node ' +
+        'the id deletes that node\'s replica, if it has one.',
       params: BufferIdParams,
       response: {
         204: { type: 'null', description: 'Deleted' },
@@ -124,7 +135,14 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    store.delete(request.params.id)
+    const { id } = request.params
+    // Clustered: this node's replica of another node's buffer goes by the original's id too
+    // (the original itself is deleted on its owner; docs/CLUSTER.md).
+    if (app.cluster !== null && !store.has(id) && app.cluster.started && app.cluster.puller.replicas.lookup(id) !== null) {
+      app.cluster.puller.replicas.forget(id)
+      return reply.code(204).send()
+    }
+    store.delete(id)
     return reply.code(204).send()
   })
 }
