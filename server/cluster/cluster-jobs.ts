@@ -155,7 +155,17 @@ export class ClusterJobs {
         node = now
       }
       const state = await job.getState()
-      if (state === 'completed') return job.returnvalue
+      if (state === 'completed') {
+        // The hash may have been read just before the job finished: its return value is then
+        // missing from this copy, not from Redis.
+        if (job.returnvalue !== null && job.returnvalue !== undefined) return job.returnvalue
+        const fresh = await Job.fromId<ClusterJobData, JobInfo>(this.queue(node), id)
+        return fresh?.returnvalue ?? pendingJob(job.data, node, 'running')
+      }
+      if (state === 'failed' && (job.failedReason === undefined || job.failedReason === '')) {
+        const fresh = await Job.fromId<ClusterJobData, JobInfo>(this.queue(node), id)
+        return failedJob(job.data, node, 'HANDLER_ERROR', fresh?.failedReason ?? 'the job failed on its node')
+      }
       if (state === 'failed') return failedJob(job.data, node, 'HANDLER_ERROR', job.failedReason ?? 'the job failed on its node')
       if (state === 'active') {
         const progress = job.progress as { startedAt?: string } | number

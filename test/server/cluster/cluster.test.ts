@@ -159,6 +159,18 @@ test('concat of inputs on A (large) and B (small) submitted to C runs on A, pull
   assert.equal(left, baseline.get(a)?.memfds, 'A holds no replica or output any more')
 })
 
+test('100 short jobs with ?wait on alternating nodes all answer 200 succeeded (a record read as its job finishes is read again)', { skip, timeout: 60_000 }, async () => {
+  const nodes = [a, b, c]
+  const counts: Record<string, number> = {}
+  for (let i = 0; i < 100; i++) {
+    const r = await call(nodes[i % 3], 'POST', '/v1/jobs?wait=10000', { kind: 'noop' })
+    assert.equal(r.status, 200, `job ${i}: ${JSON.stringify(r.body)}`)
+    assert.equal(r.body.state, 'succeeded')
+    counts[r.body.node] = (counts[r.body.node] ?? 0) + 1
+  }
+  assert.equal(Object.values(counts).reduce((x, y) => x + y, 0), 100)
+})
+
 test('a killed node: its queued job with a replica elsewhere runs there, one whose input only it held fails INPUT_LOST, its running jobs fail NODE_LOST', { skip, timeout: 90_000 }, async () => {
   const d = await startNode('d', redis.url, ['--node-lost-after', LOST_AFTER, '--kind-file', HOLD_KIND])
   try {
