@@ -6,6 +6,7 @@ import { REPLICA_HEADER } from '../cluster/peer-client'
 import { ApiError } from '../errors'
 import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
 import type { BufferStore } from '../pool/buffer-store'
+import type { BufferInfo } from '../pool/types'
 import type { UploadLimits } from '../plugins/uploads'
 import { BinaryBody, BufferIdParams, BufferList, BufferSchema, CreateBufferBody, CreateBufferQuery } from '../schemas/buffer'
 import { errorResponses } from '../schemas/error'
@@ -38,6 +39,8 @@ async function createFromBody (store: BufferStore, uploads: UploadLimits, reques
 
 const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = app.pool.store
+  // Clustered, every buffer object names the node holding its memfd (docs/CLUSTER.md).
+  const withNode = (info: BufferInfo): BufferInfo => app.cluster === null ? info : { ...info, node: app.cluster.name }
 
   app.post('/buffers', {
     schema: {
@@ -70,7 +73,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       created = store.create({ size: body.size, name: body.name ?? request.query.name, ttlMs: body.ttlMs ?? request.query.ttlMs })
     }
     void reply.code(201).header('location', `/v1/buffers/${created.id}`)
-    return created
+    return withNode(created)
   })
 
   app.get('/buffers', {
@@ -79,7 +82,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List live buffers',
       response: { 200: BufferList, ...errorResponses('UNAUTHORIZED') }
     }
-  }, async () => ({ buffers: store.list() }))
+  }, async () => ({ buffers: store.list().map(withNode) }))
 
   app.get('/buffers/:id', {
     schema: {
@@ -119,7 +122,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'UNSUPPORTED_MEDIA_TYPE', 'RESOURCE_EXHAUSTED')
       }
     }
-  }, async (request) => store.seal(request.params.id))
+  }, async (request) => withNode(store.seal(request.params.id)))
 
   app.delete('/buffers/:id', {
     schema: {

@@ -94,7 +94,11 @@ test('GET /v1/cluster on any node lists every node up, with its URL, workers, ki
 
 test('a buffer made on A is read through B and C (JSON, whole bytes, a Range) and says it lives on A', { skip, timeout: 60_000 }, async () => {
   const bytes = crypto.randomBytes(300_000)
-  const id = await upload(a, bytes)
+  const created = await call(a, 'POST', '/v1/buffers', bytes)
+  assert.equal(created.status, 201)
+  assert.equal(created.body.node, 'a')
+  const id: string = created.body.id
+  assert.equal((await call(a, 'GET', '/v1/buffers')).body.buffers.find((x: Json) => x.id === id).node, 'a')
   const info = await call(c, 'GET', `/v1/buffers/${id}`)
   assert.equal(info.status, 200)
   assert.equal(info.body.node, 'a')
