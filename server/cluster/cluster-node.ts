@@ -41,6 +41,8 @@ export class ClusterNode {
   #failover: Failover | null = null
   #peers: PeerClient | null = null
   readonly digests: BufferDigests
+  /** Bytes of buffer content sent to each peer (its pulls and proxied reads). */
+  readonly servedTo = new Map<string, number>()
   #locator: BufferLocator | null = null
   #puller: InputPuller | null = null
   readonly #placedListeners: Array<(job: JobInfo) => void> = []

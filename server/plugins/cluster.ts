@@ -41,6 +41,12 @@ export default fp<ClusterPluginOptions>(async function clusterPlugin (app, optio
   const node = new ClusterNode(app.pool, options.cluster, { warn: (o, m) => { log.warn(o, m) }, info: (o, m) => { log.info(o, m) } })
   app.decorate('cluster', node)
   app.decorate('localDigests', node.digests)
+  app.addHook('onResponse', async (request, reply) => {
+    if (!request.fromPeer || request.routeOptions.url !== '/v1/buffers/:id/content' || (reply.statusCode !== 200 && reply.statusCode !== 206)) return
+    const bytes = Number(reply.getHeader('content-length') ?? 0)
+    const peer = String(request.headers[PEER_HEADER])
+    if (Number.isSafeInteger(bytes)) node.servedTo.set(peer, (node.servedTo.get(peer) ?? 0) + bytes)
+  })
   app.addHook('onListen', async () => {
     if (node.started) return
     const address = app.server.address() as AddressInfo

@@ -17,9 +17,9 @@ const clusterRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async () => {
     const cluster = app.cluster
-    if (cluster === null) return { self: null, nodes: [], pulledBytes: {} }
+    if (cluster === null) return { self: null, nodes: [], pulledBytes: {}, servedBytes: {} }
     const nodes = await cluster.nodes()
-    return { self: cluster.name, nodes, pulledBytes: Object.fromEntries(cluster.puller.pulledFrom) }
+    return { self: cluster.name, nodes, pulledBytes: Object.fromEntries(cluster.puller.pulledFrom), servedBytes: Object.fromEntries(cluster.servedTo) }
   })
 
   app.get('/cluster/buffers/:id/digest', {

@@ -22,7 +22,8 @@ export type ClusterNodeSchema = Static<typeof ClusterNodeSchema>
 export const ClusterSchema = Type.Object({
   self: Type.Union([Type.String(), Type.Null()], { description: 'This node\'s name; null when the server runs without --cluster' }),
   nodes: Type.Array(ClusterNodeSchema),
-  pulledBytes: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: 'Bytes this node pulled from each peer since it started' })
+  pulledBytes: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: 'Bytes this node pulled from each peer since it started' }),
+  servedBytes: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: 'Buffer bytes this node sent to each peer since it started' })
 }, { additionalProperties: false, description: 'The cluster as the registry in Redis sees it' })
 
 export const BufferDigestSchema = Type.Object({

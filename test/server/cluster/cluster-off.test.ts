@@ -20,7 +20,7 @@ test('no Redis client is loaded by a server without --cluster', () => {
 
 test('GET /v1/cluster: self null, no nodes; jobs and buffers carry no node', async () => {
   const cluster = await supertest(app.server).get('/v1/cluster').expect(200)
-  assert.deepEqual(cluster.body, { self: null, nodes: [], pulledBytes: {} })
+  assert.deepEqual(cluster.body, { self: null, nodes: [], pulledBytes: {}, servedBytes: {} })
   const bytes = crypto.randomBytes(1000)
   const buffer = await supertest(app.server).post('/v1/buffers').set('content-type', 'application/octet-stream').send(bytes).expect(201)
   assert.equal('node' in buffer.body, false)

@@ -157,6 +157,9 @@ test('concat of inputs on A (large) and B (small) submitted to C runs on A, pull
   assert.equal(again.body.node, 'b', 'the small input\'s owner holds all of its bytes')
   const pulled = await call(a, 'GET', '/v1/cluster')
   assert.equal(pulled.body.pulledBytes.b, small.length)
+  assert.equal((await call(b, 'GET', '/v1/cluster')).body.servedBytes.a, small.length)
+  const metrics = await (await fetch(`${a.url}/metrics`, { headers: { connection: 'close' } })).text()
+  assert.match(metrics, new RegExp(`memfd_pool_cluster_pulled_bytes\\{peer="b"\\} ${small.length}`))
   // Deleting the original on B frees A's replica too (the deletion is published).
   for (const [node, id] of [[a, idLarge], [b, idSmall], [a, out]] as const) assert.equal((await call(node, 'DELETE', `/v1/buffers/${id}`)).status, 204)
   const left = await settledCount(() => memfdDescriptors(a.pid).length, baseline.get(a)?.memfds, 5000)
