@@ -112,7 +112,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   await app.register(poolPlugin, isPool(options.pool)
     ? { pool: options.pool }
     : { poolOptions: options.pool, closeGraceMs: options.graceMs })
-  await app.register(clusterPlugin, { cluster: options.cluster })
+  await app.register(clusterPlugin, { cluster: options.cluster, graceMs: options.graceMs })
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin)
 

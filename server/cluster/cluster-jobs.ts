@@ -40,6 +40,8 @@ export class ClusterJobs {
   readonly #deps: ClusterJobsDeps
   readonly #queues = new Map<string, Queue>()
   #worker: Worker | null = null
+  /** Local pool job ids of the cluster jobs running here, and the promises of their processors. */
+  readonly #running = new Map<Promise<JobInfo>, string | null>()
 
   constructor (deps: ClusterJobsDeps) {
     this.#deps = deps
@@ -64,7 +66,7 @@ export class ClusterJobs {
   /** Starts taking this node's queue's jobs; `concurrency` bounds how many run here at once. */
   start (concurrency: number): void {
     const self = this.#deps.self()
-    this.#worker = new Worker<ClusterJobData, JobInfo>(this.queueName(self.name), async (job) => await this.#run(job), {
+    this.#worker = new Worker<ClusterJobData, JobInfo>(this.queueName(self.name), async (job) => await this.#track(job), {
       connection: this.#deps.workerRedis,
       prefix: this.#deps.prefix,
       concurrency,
@@ -190,8 +192,19 @@ export class ClusterJobs {
     }
   }
 
+  async #track (job: Job<ClusterJobData, JobInfo>): Promise<JobInfo> {
+    let done: Promise<JobInfo> | null = null
+    done = this.#run(job, (localId) => { if (done !== null) this.#running.set(done, localId) })
+    this.#running.set(done, null)
+    try {
+      return await done
+    } finally {
+      this.#running.delete(done)
+    }
+  }
+
   /** Runs one of this node's queue's jobs on the local pool, pulling inputs held elsewhere. */
-  async #run (job: Job<ClusterJobData, JobInfo>): Promise<JobInfo> {
+  async #run (job: Job<ClusterJobData, JobInfo>, started: (localId: string) => void): Promise<JobInfo> {
     const data = job.data
     const self = this.#deps.self()
     const { pool, puller } = this.#deps
@@ -226,6 +239,7 @@ export class ClusterJobs {
       if (err instanceof PoolError) return failedJob(data, self.name, err.code, err.message)
       throw err
     }
+    started(enqueued.id)
     const done = await pool.wait(enqueued.id, Infinity)
     return finishedJob(done, data, self.name, bytesPulled)
   }
@@ -252,9 +266,26 @@ export class ClusterJobs {
     return await this.queue(node).getWaitingCount()
   }
 
-  /** Stops taking jobs (those running finish first), then closes the queues. */
-  async close (): Promise<void> {
-    await this.#worker?.close()
+  /**
+   * Stops taking jobs; those running here get `graceMs` to finish, then are cancelled (their
+   * records say so: the local pool closes next and would cancel them anyway, but the BullMQ
+   * worker must see them end before it can close). Then closes the queues.
+   */
+  async close (graceMs: number): Promise<void> {
+    const worker = this.#worker
+    if (worker !== null) {
+      await worker.pause(true).catch(() => {})
+      const all = Promise.allSettled([...this.#running.keys()])
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([all, new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })])
+      clearTimeout(timer)
+      for (const localId of this.#running.values()) {
+        if (localId === null) continue
+        try { this.#deps.pool.cancel(localId) } catch { /* finished meanwhile */ }
+      }
+      await all
+      await worker.close()
+    }
     await Promise.all([...this.#queues.values()].map(async (q) => { await q.close() }))
   }
 }

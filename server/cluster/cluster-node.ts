@@ -179,11 +179,14 @@ export class ClusterNode {
     }
   }
 
-  /** Leaves the cluster: stops taking jobs (running ones finish), says so in the registry, disconnects. */
-  async close (): Promise<void> {
+  /**
+   * Leaves the cluster: stops taking jobs (running ones get `graceMs`, then are cancelled), says
+   * in the registry that it is gone (its queued jobs move at once), disconnects.
+   */
+  async close (graceMs: number): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     if (this.#redis === null) return
-    try { await this.#jobs?.close() } catch { /* Redis away: nothing to tell it */ }
+    try { await this.#jobs?.close(graceMs) } catch { /* Redis away: nothing to tell it */ }
     if (this.available) {
       try { await this.#need(this.#registry).leave(await this.#report()) } catch { /* as above */ }
     }

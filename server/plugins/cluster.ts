@@ -24,6 +24,8 @@ declare module 'fastify' {
 
 export interface ClusterPluginOptions {
   cluster?: ClusterOptions
+  /** How long this node's running cluster jobs may finish when it leaves. */
+  graceMs?: number
 }
 
 export default fp<ClusterPluginOptions>(async function clusterPlugin (app, options) {
@@ -52,5 +54,5 @@ export default fp<ClusterPluginOptions>(async function clusterPlugin (app, optio
     const address = app.server.address() as AddressInfo
     node.start({ host: address.address, port: address.port })
   })
-  app.addHook('preClose', async () => { await node.close() })
+  app.addHook('preClose', async () => { await node.close(options.graceMs ?? 10_000) })
 }, { name: 'memfd-pool/cluster', dependencies: ['memfd-pool/pool'] })

@@ -239,6 +239,36 @@ test('a killed node: its queued job with a replica elsewhere runs there, one who
   }
 })
 
+test('SIGTERM: a node leaves at once, cancels its running jobs after the grace, exits 0, and its queued job is dealt with by the others', { skip, timeout: 90_000 }, async () => {
+  const e = await startNode('e', redis.url, ['--node-lost-after', LOST_AFTER, '--kind-file', HOLD_KIND])
+  try {
+    await clusterUntil(a, (nodes) => nodes.some((n) => n.name === 'e' && n.state === 'up' && n.kinds.includes('hold')))
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await call(b, 'POST', '/v1/jobs', { kind: 'hold' })).body.id)
+    const deadline = Date.now() + 10_000
+    while ((await Promise.all(ids.slice(0, 2).map(async (id) => (await call(a, 'GET', `/v1/jobs/${id}`)).body.state))).some((s) => s !== 'running')) {
+      assert.ok(Date.now() < deadline, 'the holds never started')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal((await call(a, 'GET', `/v1/jobs/${ids[2]}`)).body.state, 'queued')
+    const exited = new Promise<number | null>((resolve) => e.child.once('exit', (code) => { resolve(code) }))
+    e.child.kill('SIGTERM')
+    assert.equal(await exited, 0)
+    await clusterUntil(a, (nodes) => nodes.some((n) => n.name === 'e' && n.state === 'lost'), 3000)
+    for (const id of ids.slice(0, 2)) {
+      const job = await call(c, 'GET', `/v1/jobs/${id}?wait=10000`)
+      assert.equal(job.body.state, 'cancelled', JSON.stringify(job.body))
+      assert.equal(job.body.node, 'e')
+    }
+    // Nobody else serves `hold`: the queued one cannot be placed again.
+    const queued = await call(c, 'GET', `/v1/jobs/${ids[2]}?wait=10000`)
+    assert.equal(queued.body.state, 'failed')
+    assert.equal(queued.body.error.code, 'NODE_LOST')
+  } finally {
+    await e.stop('SIGKILL')
+  }
+})
+
 test('Redis stopped: new cluster jobs get 503 CLUSTER_UNAVAILABLE, local buffers keep working; Redis back: jobs run again', { skip, timeout: 90_000 }, async () => {
   await redis.stop()
   const deadline = Date.now() + 10_000
