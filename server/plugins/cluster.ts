@@ -29,9 +29,10 @@ export interface ClusterPluginOptions {
 }
 
 export default fp<ClusterPluginOptions>(async function clusterPlugin (app, options) {
-  app.decorateRequest('fromPeer', false)
-  app.addHook('onRequest', async (request) => {
-    if (request.headers[PEER_HEADER] !== undefined) request.fromPeer = true
+  // A getter, not an onRequest hook: nothing runs per request unless a route asks (and only
+  // clustered routes do).
+  app.decorateRequest('fromPeer', {
+    getter (this: { headers: Record<string, unknown> }) { return this.headers[PEER_HEADER] !== undefined }
   })
   if (options.cluster === undefined) {
     app.decorate('cluster', null)
