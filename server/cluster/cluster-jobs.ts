@@ -42,6 +42,8 @@ export class ClusterJobs {
   #worker: Worker | null = null
   /** Local pool job ids of the cluster jobs running here, and the promises of their processors. */
   readonly #running = new Map<Promise<JobInfo>, string | null>()
+  /** Cluster id → local pool id of the jobs running here (for cancel). */
+  readonly #localIds = new Map<string, string>()
 
   constructor (deps: ClusterJobsDeps) {
     this.#deps = deps
@@ -180,6 +182,41 @@ export class ClusterJobs {
     }
   }
 
+  /**
+   * Cancels a cluster job: a queued one leaves its queue and is recorded cancelled; one running
+   * here is cancelled in the local pool (its record follows when it stops); one running on
+   * another node is cancelled there (the request is passed on). null: no such job.
+   */
+  async cancel (id: string, peers: { post: (url: string, path: string) => Promise<{ status: number, body: unknown }> }): Promise<JobInfo | null> {
+    const job = await this.get(id)
+    if (job === null) return null
+    if (isTerminal(job)) throw new PoolError('JOB_FINISHED', `Job ${id} has already ${job.state}`)
+    const node = job.node ?? ''
+    const self = this.#deps.self()
+    if (node === self.name) {
+      const localId = this.#localIds.get(id)
+      if (localId !== undefined) {
+        this.#deps.pool.cancel(localId)
+        return (await this.wait(id, 2000, new AbortController().signal)) ?? job
+      }
+    }
+    if (job.state === 'queued') {
+      const queued = await Job.fromId<ClusterJobData, JobInfo>(this.queue(node), id)
+      if (queued !== undefined) {
+        try {
+          await queued.remove()
+          const cancelled: JobInfo = { ...job, state: 'cancelled', error: { code: 'CANCELLED', message: 'Cancelled while queued' }, finishedAt: new Date().toISOString() }
+          await this.#deps.redis.set(this.#finalKey(id), JSON.stringify(cancelled), 'EX', RECORD_TTL_S)
+          return cancelled
+        } catch { /* taken by its node meanwhile: cancel it there */ }
+      }
+    }
+    const owner = (await this.#deps.registry.list()).find((n) => n.name === node && n.state === 'up')
+    if (owner === undefined || owner.name === self.name) return await this.get(id)
+    const answer = await peers.post(owner.url, `/v1/jobs/${encodeURIComponent(id)}/cancel`)
+    return answer.status === 200 ? answer.body as JobInfo : await this.get(id)
+  }
+
   /** Polls until the job ends or `ms` pass (or `cut` fires: a shutdown), with its state then. */
   async wait (id: string, ms: number, cut: AbortSignal): Promise<JobInfo | null> {
     const deadline = Date.now() + ms
@@ -194,12 +231,16 @@ export class ClusterJobs {
 
   async #track (job: Job<ClusterJobData, JobInfo>): Promise<JobInfo> {
     let done: Promise<JobInfo> | null = null
-    done = this.#run(job, (localId) => { if (done !== null) this.#running.set(done, localId) })
+    done = this.#run(job, (localId) => {
+      if (done !== null) this.#running.set(done, localId)
+      this.#localIds.set(job.data.id, localId)
+    })
     this.#running.set(done, null)
     try {
       return await done
     } finally {
       this.#running.delete(done)
+      this.#localIds.delete(job.data.id)
     }
   }
 

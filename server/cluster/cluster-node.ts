@@ -74,6 +74,12 @@ export class ClusterNode {
   /** Headers for a request to another node (the cluster token, the peer mark). */
   peerHeaders (extra: Record<string, string> = {}): Record<string, string> { return this.#need(this.#peers).headers(extra) }
 
+  /** Cancels a cluster job wherever it is (null: no such job). */
+  async cancelJob (id: string): Promise<JobInfo | null> {
+    const peers = this.#need(this.#peers)
+    return await this.jobs.cancel(id, { post: async (url, path) => await peers.post(url, path) })
+  }
+
   onPlaced (listener: (job: JobInfo) => void): void { this.#placedListeners.push(listener) }
 
   /** Joins: `port` and `host` are where this server listens, for the default name and URL. */

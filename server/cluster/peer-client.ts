@@ -36,6 +36,14 @@ export class PeerClient {
     })
   }
 
+  async post (baseUrl: string, path: string): Promise<{ status: number, body: unknown }> {
+    const response = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: this.headers(), signal: AbortSignal.timeout(PEER_TIMEOUT_MS) })
+    const text = await response.text()
+    let body: unknown = null
+    try { body = JSON.parse(text) } catch { /* the status says enough */ }
+    return { status: response.status, body }
+  }
+
   async json<T> (baseUrl: string, path: string): Promise<{ status: number, body: T | null, headers: Headers }> {
     const response = await this.get(baseUrl, path)
     const text = await response.text()

@@ -106,9 +106,18 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: TAGS,
       summary: 'Cancel a queued or running job',
       params: JobIdParams,
-      response: { 200: ref(JobSchema, { description: 'The job: cancelled, or still running until its kind stops' }), ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'JOB_FINISHED', 'UNSUPPORTED_MEDIA_TYPE') }
+      response: { 200: ref(JobSchema, { description: 'The job: cancelled, or still running until its kind stops' }), ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNAUTHORIZED', 'NOT_FOUND', 'JOB_FINISHED', 'UNSUPPORTED_MEDIA_TYPE', 'CLUSTER_UNAVAILABLE') }
     }
-  }, async (request) => pool.cancel(request.params.id))
+  }, async (request) => {
+    const cluster = app.cluster
+    if (cluster === null) return pool.cancel(request.params.id)
+    let local = true
+    try { pool.get(request.params.id) } catch { local = false }
+    if (local) return { ...pool.cancel(request.params.id), node: cluster.name }
+    const job = await cluster.cancelJob(request.params.id)
+    if (job === null) throw new ApiError('NOT_FOUND', `No job ${request.params.id} in this cluster`)
+    return job
+  })
 }
 
 export default jobRoutes

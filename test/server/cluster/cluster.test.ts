@@ -269,6 +269,38 @@ test('SIGTERM: a node leaves at once, cancels its running jobs after the grace, 
   }
 })
 
+test('cancel through any node: a job running on another node is cancelled there, a queued one leaves its queue, a finished one is 409', { skip, timeout: 90_000 }, async () => {
+  const f = await startNode('f', redis.url, ['--node-lost-after', LOST_AFTER, '--kind-file', HOLD_KIND])
+  try {
+    await clusterUntil(a, (nodes) => nodes.some((n) => n.name === 'f' && n.state === 'up' && n.kinds.includes('hold')))
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await call(a, 'POST', '/v1/jobs', { kind: 'hold' })).body.id)
+    const deadline = Date.now() + 10_000
+    while ((await call(b, 'GET', `/v1/jobs/${ids[0]}`)).body.state !== 'running') {
+      assert.ok(Date.now() < deadline, 'the hold never started')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal((await call(b, 'GET', `/v1/jobs/${ids[2]}`)).body.state, 'queued')
+    const queued = await call(c, 'POST', `/v1/jobs/${ids[2]}/cancel`)
+    assert.equal(queued.status, 200, JSON.stringify(queued.body))
+    assert.equal(queued.body.state, 'cancelled')
+    assert.equal((await call(a, 'GET', `/v1/jobs/${ids[2]}`)).body.state, 'cancelled')
+    for (const id of ids.slice(0, 2)) {
+      const r = await call(b, 'POST', `/v1/jobs/${id}/cancel`)
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      const ended = await call(c, 'GET', `/v1/jobs/${id}?wait=10000`)
+      assert.equal(ended.body.state, 'cancelled', JSON.stringify(ended.body))
+      assert.equal(ended.body.node, 'f')
+    }
+    const again = await call(a, 'POST', `/v1/jobs/${ids[0]}/cancel`)
+    assert.equal(again.status, 409)
+    assert.equal(again.body.error.code, 'JOB_FINISHED')
+    assert.equal((await call(a, 'POST', '/v1/jobs/job_nosuchjobxxxxxxx/cancel')).status, 404)
+  } finally {
+    await f.stop()
+  }
+})
+
 test('Redis stopped: new cluster jobs get 503 CLUSTER_UNAVAILABLE, local buffers keep working; Redis back: jobs run again', { skip, timeout: 90_000 }, async () => {
   await redis.stop()
   const deadline = Date.now() + 10_000
