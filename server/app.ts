@@ -5,6 +5,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Pool, PoolOptions } from './pool/pool'
 import attachPlugin, { type AttachPluginOptions } from './plugins/attach'
+import clusterPlugin from './plugins/cluster'
+import type { ClusterOptions } from './cluster/cluster-options'
+import clusterRoutes from './routes/cluster'
 import authPlugin from './plugins/auth'
 import workerSocketPlugin, { type WorkerSocketPluginOptions } from './plugins/worker-socket'
 import dashboardPlugin from './plugins/dashboard'
@@ -60,6 +63,8 @@ export interface AppOptions {
   allowedHosts?: string[]
   /** An upload body idle this long is aborted (408) and its reservation released. Default 30000. */
   bodyTimeoutMs?: number
+  /** Join a cluster coordinated by Redis (docs/CLUSTER.md); absent: one host, no Redis loaded. */
+  cluster?: ClusterOptions
 }
 
 /** Above every id's maxLength (100), so an overlong id reaches its schema and gets a 400 naming it. */
@@ -103,10 +108,11 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   await app.register(uploadsPlugin, { bodyTimeoutMs: options.bodyTimeoutMs })
   await app.register(gracefulClose)
   await app.register(schemasPlugin)
-  await app.register(authPlugin, { token: options.token, metricsAuth: options.metricsAuth })
+  await app.register(authPlugin, { token: options.token, metricsAuth: options.metricsAuth, clusterToken: options.cluster?.token })
   await app.register(poolPlugin, isPool(options.pool)
     ? { pool: options.pool }
     : { poolOptions: options.pool, closeGraceMs: options.graceMs })
+  await app.register(clusterPlugin, { cluster: options.cluster, graceMs: options.graceMs })
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin)
 
@@ -120,6 +126,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   await app.register(kindRoutes, { prefix: '/v1' })
   await app.register(workerRoutes, { prefix: '/v1' })
   await app.register(poolRoutes, { prefix: '/v1' })
+  await app.register(clusterRoutes, { prefix: '/v1' })
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   if (options.attach) await app.register(attachPlugin, options.attach)

@@ -54,6 +54,16 @@ export interface ServerConfig {
   token?: string
   /** undefined: the event hub's default (100). */
   maxSubscribers?: number
+  /** Join the cluster coordinated by this Redis (redis://HOST:PORT[/DB]); undefined: a single host. */
+  cluster?: string
+  /** This node's name in the cluster; undefined: host name and port. */
+  nodeName?: string
+  /** The HTTP base URL other nodes use; undefined: from --host and the listening port. */
+  advertise?: string
+  /** The secret nodes present to each other; undefined: the server's --token. */
+  clusterToken?: string
+  /** A node whose heartbeat is this old is lost; undefined: the cluster's default. */
+  nodeLostMs?: number
   metricsAuth: boolean
   graceMs: number
   logLevel: string
@@ -142,6 +152,30 @@ function parseInlineKinds (text: string): string[] {
   return names
 }
 
+/** redis://HOST:PORT[/DB] (or rediss://), checked now so a typo fails at start, not at the first job. */
+function parseRedisUrl (text: string): string {
+  let url: URL
+  try { url = new URL(text) } catch { throw new ConfigError(`"${text}" is not a URL (redis://HOST:PORT[/DB])`) }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`"${text}" is not a redis:// URL`)
+  if (url.hostname === '') throw new ConfigError(`"${text}" names no host`)
+  const db = url.pathname.replace(/^\//, '')
+  if (db !== '' && !/^\d{1,2}$/.test(db)) throw new ConfigError(`"${text}": the database must be a number (redis://HOST:PORT/DB)`)
+  return text
+}
+
+/** Node names become Redis keys and BullMQ queue names: no colons, spaces or slashes. */
+function parseNodeName (text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text)) throw new ConfigError(`"${text}" is not a node name (letters, digits, . _ -; at most 63)`)
+  return text
+}
+
+function parseHttpUrl (text: string): string {
+  let url: URL
+  try { url = new URL(text) } catch { throw new ConfigError(`"${text}" is not a URL (http://HOST:PORT)`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`"${text}" is not an http:// URL`)
+  return text.replace(/\/+$/, '')
+}
+
 function parseBoolean (text: string): boolean {
   const lower = text.trim().toLowerCase()
   if (['1', 'true', 'yes', 'on', ''].includes(lower)) return true
@@ -197,6 +231,11 @@ export const SETTINGS: Setting[] = [
   { flag: '--worker-token', env: 'MEMFD_POOL_WORKER_TOKEN', arg: 'SECRET', key: 'workerToken', scope: 'server', description: 'An external worker must send this in its hello', defaultText: 'none', parse: (t) => t },
   { flag: '--kind-wait', env: 'MEMFD_POOL_KIND_WAIT', arg: 'MS', key: 'kindWaitMs', scope: 'server', description: 'When the last worker serving a kind leaves, its queued jobs wait this long for another, then fail NO_WORKER', defaultText: '30000', parse: (t) => parseInteger(t, 0) },
   { flag: '--token', env: 'MEMFD_POOL_TOKEN', arg: 'SECRET', key: 'token', scope: 'server', description: 'Require "Authorization: Bearer SECRET" on /v1', defaultText: 'none (no auth)', parse: (t) => t },
+  { flag: '--cluster', env: 'MEMFD_POOL_CLUSTER', arg: 'redis://HOST:PORT[/DB]', key: 'cluster', scope: 'server', description: 'Join the cluster coordinated by this Redis (docs/CLUSTER.md): jobs are placed where their input bytes are', defaultText: 'none (one host, no Redis)', parse: parseRedisUrl },
+  { flag: '--node-name', env: 'MEMFD_POOL_NODE_NAME', arg: 'NAME', key: 'nodeName', scope: 'server', description: 'This node\'s name in the cluster (letters, digits, . _ -)', defaultText: 'host name and port', parse: parseNodeName },
+  { flag: '--advertise', env: 'MEMFD_POOL_ADVERTISE', arg: 'URL', key: 'advertise', scope: 'server', description: 'The HTTP base URL other nodes reach this one at', defaultText: 'from --host and the port', parse: parseHttpUrl },
+  { flag: '--cluster-token', env: 'MEMFD_POOL_CLUSTER_TOKEN', arg: 'SECRET', key: 'clusterToken', scope: 'server', description: 'The bearer token nodes send each other (and accepted on /v1 like --token)', defaultText: 'the --token', parse: (t) => t },
+  { flag: '--node-lost-after', env: 'MEMFD_POOL_NODE_LOST_AFTER', arg: 'MS', key: 'nodeLostMs', scope: 'server', description: 'A node whose heartbeat is this old is lost: its queued jobs are placed again or fail INPUT_LOST', defaultText: '5000', parse: (t) => parseInteger(t, 100) },
   { flag: '--max-subscribers', env: 'MEMFD_POOL_MAX_SUBSCRIBERS', arg: 'N', key: 'maxSubscribers', scope: 'server', description: 'Event stream (/v1/events) subscribers at once; one more is closed with 1013', defaultText: '100', parse: (t) => parseInteger(t, 0, 100_000) },
   { flag: '--metrics-auth', env: 'MEMFD_POOL_METRICS_AUTH', key: 'metricsAuth', scope: 'server', description: 'Require the token on /metrics too', defaultText: 'off', parse: parseBoolean },
   { flag: '--grace-ms', env: 'MEMFD_POOL_GRACE_MS', arg: 'MS', key: 'graceMs', scope: 'server', description: 'On SIGTERM/SIGINT, how long running jobs may finish', defaultText: '10000', parse: (t) => parseInteger(t, 0) },
@@ -283,6 +322,10 @@ export function parseConfig (argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new ConfigError(`--max-buffer (${config.maxBufferBytes}) cannot exceed --max-memory (${config.maxMemoryBytes})`)
   }
   if (config.token === '') delete config.token
+  if (config.clusterToken === '') delete config.clusterToken
+  if (config.cluster === undefined && (config.nodeName !== undefined || config.advertise !== undefined || config.clusterToken !== undefined)) {
+    throw new ConfigError('--node-name, --advertise and --cluster-token need --cluster')
+  }
   return config
 }
 

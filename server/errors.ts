@@ -51,6 +51,8 @@ export const HTTP_ERROR_CODES = {
   LENGTH_REQUIRED: 'A Content-Length header is required: the buffer is sized before the body is read',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported Content-Type',
   HEADERS_TOO_LARGE: 'The request headers are too large',
+  CLUSTER_UNAVAILABLE: 'The cluster\'s Redis cannot be reached: new cluster jobs are refused until it is back (local buffers still work)',
+  NODE_UNREACHABLE: 'The node owning the buffer did not answer',
   INTERNAL_ERROR: 'Internal server error'
 } as const
 
@@ -75,7 +77,10 @@ export const JOB_ERROR_CODES = {
   PAYLOAD_TOO_LARGE: 'An output was larger than the per-buffer maximum',
   UNKNOWN_KIND: 'The worker that took the job does not serve its kind',
   TOO_MANY_OUTPUTS: 'The kind produced more outputs than it declares',
-  UPSTREAM_FAILED: 'A pipeline step this one depends on failed, so it never ran'
+  UPSTREAM_FAILED: 'A pipeline step this one depends on failed, so it never ran',
+  INPUT_LOST: 'An input lived only on a node that was lost (or was deleted) before the job could run',
+  NODE_LOST: 'The node running the job was lost',
+  PULL_FAILED: 'An input could not be copied from the node owning it (unreachable, or its sha256 did not match)'
 } as const
 
 export type PoolErrorCode = keyof typeof POOL_ERROR_CODES
@@ -126,6 +131,8 @@ export const HTTP_STATUS = {
   LENGTH_REQUIRED: 411,
   UNSUPPORTED_MEDIA_TYPE: 415,
   HEADERS_TOO_LARGE: 431,
+  CLUSTER_UNAVAILABLE: 503,
+  NODE_UNREACHABLE: 503,
   INTERNAL_ERROR: 500
 } as const satisfies StatusTable
 

@@ -95,6 +95,11 @@ export function appOptionsFromConfig (config: ServerConfig): Omit<AppOptions, 'p
     events: config.maxSubscribers === undefined ? undefined : { maxSubscribers: config.maxSubscribers },
     allowedHosts: config.allowedHosts,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    // The cluster token defaults to the server's own: the nodes then reach each other's /v1 with
+    // the token every client uses, and one secret is enough (docs/CLUSTER.md).
+    cluster: config.cluster === undefined
+      ? undefined
+      : defined({ redisUrl: config.cluster, nodeName: config.nodeName, advertise: config.advertise, token: config.clusterToken ?? config.token, lostAfterMs: config.nodeLostMs }),
     attach: { path: attachPath, allowedUids },
     workerSocket: defined({
       path: config.workerSocket ?? defaultWorkerSocketPath(attachPath),

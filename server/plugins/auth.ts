@@ -20,6 +20,11 @@ export interface AuthOptions {
   token?: string
   /** Require the token on /metrics too. */
   metricsAuth?: boolean
+  /**
+   * The cluster's token (docs/CLUSTER.md): accepted wherever `token` is. Nodes pull each other's
+   * bytes through /v1, so a cluster token alone protects /v1 too: transfers are never open.
+   */
+  clusterToken?: string
 }
 
 const digest = (value: string): Buffer => crypto.createHash('sha256').update(value).digest()
@@ -46,8 +51,9 @@ function isProtectedPath (path: string, metricsAuth: boolean): boolean {
 }
 
 export default fp<AuthOptions>(async function authPlugin (app, options) {
-  if (options.token === undefined || options.token === '') return
-  const expected = digest(options.token)
+  const tokens = [options.token, options.clusterToken].filter((t): t is string => t !== undefined && t !== '')
+  if (tokens.length === 0) return
+  const expected = tokens.map(digest)
   const metricsAuth = options.metricsAuth === true
 
   app.addHook('onRequest', async (request, reply) => {
@@ -57,7 +63,8 @@ export default fp<AuthOptions>(async function authPlugin (app, options) {
     const route = request.routeOptions.url
     if (!isProtectedPath(path, metricsAuth) && !(route !== undefined && isProtectedPath(route, metricsAuth))) return
     const presented = bearerToken(request) ?? (request.routeOptions.config.acceptQueryToken === true ? queryToken(request) : null)
-    if (presented !== null && tokenMatches(presented, expected)) return
+    // Every candidate is compared (no early exit), so timing says nothing about which one matched.
+    if (presented !== null && expected.map((e) => tokenMatches(presented, e)).includes(true)) return
     void reply.header('www-authenticate', 'Bearer realm="memfd-pool"')
     throw new ApiError('UNAUTHORIZED')
   })

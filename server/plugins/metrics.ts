@@ -90,6 +90,23 @@ export default fp(async function metricsPlugin (app) {
     collect () { this.set(pool.stats().quotaBytes) }
   }))
 
+  // Clustered (docs/CLUSTER.md): bytes moved between this node and each peer, both ways.
+  const cluster = app.cluster
+  if (cluster !== null) {
+    const perPeer = (name: string, help: string, read: () => Map<string, number>): Gauge<'peer'> => new Gauge({
+      name,
+      help,
+      labelNames: ['peer'] as const,
+      registers,
+      collect () {
+        this.reset()
+        for (const [peer, bytes] of read()) this.set({ peer }, bytes)
+      }
+    })
+    gauges.push(perPeer('memfd_pool_cluster_pulled_bytes', 'Input bytes this node pulled from each peer', () => cluster.started ? cluster.puller.pulledFrom : new Map()))
+    gauges.push(perPeer('memfd_pool_cluster_served_bytes', 'Buffer bytes this node sent to each peer', () => cluster.servedTo))
+  }
+
   const onEvent = (event: PoolEvent): void => {
     if (event.type === 'job.queued') {
       const job = event.data as Partial<JobInfo>

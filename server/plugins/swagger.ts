@@ -36,6 +36,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /v1/kinds': 'listKinds',
   'GET /v1/workers': 'listWorkers',
   'GET /v1/pool': 'getPool',
+  'GET /v1/cluster': 'getCluster',
+  'GET /v1/cluster/buffers/:id/digest': 'getBufferDigest',
   'GET /v1/events': 'streamEvents',
   'GET /healthz': 'getHealth',
   'GET /readyz': 'getReadiness',
@@ -60,6 +62,7 @@ export default fp(async function swaggerPlugin (app) {
         { name: 'jobs', description: 'Work run by the worker processes on sealed buffers' },
         { name: 'pipelines', description: 'Graphs of jobs whose intermediate buffers stay in shared memory' },
         { name: 'pool', description: 'Workers, job kinds and counters' },
+        { name: 'cluster', description: 'Nodes joined through Redis (--cluster; docs/CLUSTER.md)' },
         { name: 'health', description: 'Probes and metrics' }
       ],
       components: {

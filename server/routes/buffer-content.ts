@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BufferReadStream } from '../content/download'
 import { parseRange } from '../content/range'
 import { checkUploadHeaders, streamIntoBuffer } from '../content/upload'
+import { proxyContent } from '../cluster/content-proxy'
 import { ApiError } from '../errors'
 import { BinaryBody, BufferIdParams, WriteContentQuery, WriteResult } from '../schemas/buffer'
 import { errorResponses } from '../schemas/error'
@@ -92,10 +93,12 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           content: BYTES
         },
         304: { description: 'Not modified: the sealed buffer\'s ETag matched If-None-Match', type: 'null' },
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE')
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE')
       }
     }
   }, async (request, reply) => {
+    // Clustered: a buffer held by another node streams from it (docs/CLUSTER.md).
+    if (app.cluster !== null && !request.fromPeer && !store.has(request.params.id)) return await proxyContent(app.cluster, request.params.id, request, reply)
     const lease = store.acquire(request.params.id)
     const size = lease.info.size
     const etag = lease.info.sealed ? sealedEtag(lease.info.id) : null

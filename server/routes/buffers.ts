@@ -2,9 +2,11 @@
 // Their bytes are read and written by buffer-content.ts.
 import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { REPLICA_HEADER } from '../cluster/peer-client'
 import { ApiError } from '../errors'
 import { checkUploadHeaders, declaredLength, streamIntoBuffer } from '../content/upload'
 import type { BufferStore } from '../pool/buffer-store'
+import type { BufferInfo } from '../pool/types'
 import type { UploadLimits } from '../plugins/uploads'
 import { BinaryBody, BufferIdParams, BufferList, BufferSchema, CreateBufferBody, CreateBufferQuery } from '../schemas/buffer'
 import { errorResponses } from '../schemas/error'
@@ -37,6 +39,8 @@ async function createFromBody (store: BufferStore, uploads: UploadLimits, reques
 
 const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = app.pool.store
+  // Clustered, every buffer object names the node holding its memfd (docs/CLUSTER.md).
+  const withNode = (info: BufferInfo): BufferInfo => app.cluster === null ? info : { ...info, node: app.cluster.name }
 
   app.post('/buffers', {
     schema: {
@@ -69,7 +73,7 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       created = store.create({ size: body.size, name: body.name ?? request.query.name, ttlMs: body.ttlMs ?? request.query.ttlMs })
     }
     void reply.code(201).header('location', `/v1/buffers/${created.id}`)
-    return created
+    return withNode(created)
   })
 
   app.get('/buffers', {
@@ -78,16 +82,33 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List live buffers',
       response: { 200: BufferList, ...errorResponses('UNAUTHORIZED') }
     }
-  }, async () => ({ buffers: store.list() }))
+  }, async () => ({ buffers: store.list().map(withNode) }))
 
   app.get('/buffers/:id', {
     schema: {
       tags: TAGS,
       summary: 'One buffer, with the processes holding it',
+      description: 'Clustered (docs/CLUSTER.md): a buffer another node holds is answered from that node, with its `node`.',
       params: BufferIdParams,
-      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
+      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'CLUSTER_UNAVAILABLE') }
     }
-  }, async (request) => store.get(request.params.id))
+  }, async (request, reply) => {
+    const cluster = app.cluster
+    const { id } = request.params
+    if (cluster === null) return store.get(id)
+    if (store.has(id)) return { ...store.get(id), node: cluster.name }
+    if (request.fromPeer) {
+      // A peer looking for the buffer: this node's replica of it counts (a lost owner's jobs can
+      // run from it), marked so that the original wins while it exists.
+      const replica = cluster.puller.replicas.info(id)
+      if (replica === null) throw new ApiError('NOT_FOUND', `No buffer ${id} on node ${cluster.name}`)
+      void reply.header(REPLICA_HEADER, '1')
+      return { ...replica, node: cluster.name }
+    }
+    const found = await cluster.locator.locate(id, await cluster.nodes())
+    if (found === null) throw new ApiError('NOT_FOUND', `No node of the cluster that is up has a buffer ${id}`)
+    return { ...found.info, node: found.node }
+  })
 
   app.post('/buffers/:id/seal', {
     schema: {
@@ -101,13 +122,15 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'SEAL_REFUSED', 'BUFFER_MAPPED_WRITABLE', 'UNSUPPORTED_MEDIA_TYPE', 'RESOURCE_EXHAUSTED')
       }
     }
-  }, async (request) => store.seal(request.params.id))
+  }, async (request) => withNode(store.seal(request.params.id)))
 
   app.delete('/buffers/:id', {
     schema: {
       tags: TAGS,
       summary: 'Delete a buffer',
-      description: 'Hides it at once; its memory is freed when no job, download or attached process uses it any more.',
+      description: 'Hides it at once; its memory is freed when no job, download or attached process uses it any more. ' +
+        'Clustered: a buffer is deleted on the node that owns it (which frees the other nodes\' replicas); on another node ' +
+        'the id deletes that node\'s replica, if it has one.',
       params: BufferIdParams,
       response: {
         204: { type: 'null', description: 'Deleted' },
@@ -115,7 +138,14 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    store.delete(request.params.id)
+    const { id } = request.params
+    // Clustered: this node's replica of another node's buffer goes by the original's id too
+    // (the original itself is deleted on its owner; docs/CLUSTER.md).
+    if (app.cluster !== null && !store.has(id) && app.cluster.started && app.cluster.puller.replicas.lookup(id) !== null) {
+      app.cluster.puller.replicas.forget(id)
+      return reply.code(204).send()
+    }
+    store.delete(id)
     return reply.code(204).send()
   })
 }

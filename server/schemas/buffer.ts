@@ -34,7 +34,8 @@ export const BufferSchema = Type.Object({
   ], { description: 'The job (and pipeline step) whose output this is; null for uploads and registrations' }),
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
     description: 'When the buffer is deleted on its own (buffer.deleted with reason "expired"); null: never'
-  })
+  }),
+  node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node holding the buffer\'s memfd' }))
 }, { $id: 'Buffer', additionalProperties: false })
 export type BufferSchema = Static<typeof BufferSchema>
 

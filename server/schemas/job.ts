@@ -39,7 +39,9 @@ export const JobSchema = Type.Object({
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   pipeline: Type.Union([Type.String(), Type.Null()], { description: 'The pipeline the job runs a step of; null outside pipelines' }),
-  step: Type.Union([Type.String(), Type.Null()], { description: 'That step\'s id' })
+  step: Type.Union([Type.String(), Type.Null()], { description: 'That step\'s id' }),
+  node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node the job was placed on' })),
+  bytesPulled: Type.Optional(Type.Integer({ minimum: 0, description: 'Clustered servers only: input bytes copied from other nodes to run the job' }))
 }, { $id: 'Job', additionalProperties: false })
 export type JobSchema = Static<typeof JobSchema>
 

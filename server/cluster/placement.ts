@@ -1,0 +1,34 @@
+// Where a job runs: on the node holding the largest share of its input bytes, among the nodes up,
+// serving its kind and not full; with no inputs (or none of their bytes on a candidate), on the
+// least loaded. A pure function of what the registry and the buffer lookups say, so it is tested
+// without Redis.
+import type { NodeEntry } from './node-registry'
+
+export interface PlacedInput {
+  id: string
+  node: string
+  size: number
+}
+
+export function isFull (node: NodeEntry): boolean {
+  return node.queued >= node.maxQueue
+}
+
+function load (node: NodeEntry): number {
+  return (node.queued + node.running) / Math.max(1, node.workers)
+}
+
+/** The chosen node, or null when every node serving the kind is full (the caller answers 429). */
+export function placeJob (nodes: NodeEntry[], kind: string, inputs: PlacedInput[]): NodeEntry | null {
+  const candidates = nodes.filter((n) => n.state === 'up' && n.kinds.includes(kind) && !isFull(n))
+  if (candidates.length === 0) return null
+  const bytes = new Map<string, number>()
+  for (const input of inputs) bytes.set(input.node, (bytes.get(input.node) ?? 0) + input.size)
+  return candidates.reduce((best, n) => {
+    const nb = bytes.get(n.name) ?? 0
+    const bb = bytes.get(best.name) ?? 0
+    if (nb !== bb) return nb > bb ? n : best
+    if (load(n) !== load(best)) return load(n) < load(best) ? n : best
+    return n.name < best.name ? n : best
+  })
+}
