@@ -3,19 +3,18 @@
 // back to baseline in the server and the worker, a worker killed holding 64 leaks nothing, and a
 // worker sent broken sequences closes what it held and keeps working.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import request from 'supertest'
 import * as native from '../../native'
 import { MAX_JOB_INPUTS } from '../../server/schemas/limits'
-import { decode, encode, MAX_RUN_INPUTS, WORKER_CHANNEL, type WorkerMessage } from '../../workers/protocol'
+import { MAX_RUN_INPUTS, WORKER_CHANNEL, type ServerMessage, type WorkerMessage } from '../../workers/protocol'
 import { countFds } from '../helpers/proc'
 import { jobProgressed, sealedBuffer, startPool, workerStarted } from '../helpers/pool'
 import { startApp } from '../helpers/server-app'
 import { until } from '../helpers/event-stream'
+import { WorkerDriver, workerConfig } from './worker-driver'
 
 const HOLD_MANY = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'many', 'hold-many.js')
 
@@ -109,44 +108,25 @@ test('SIGKILL a worker holding a 64-input job: WORKER_CRASHED, or retried on the
 })
 
 test('a real worker sent broken input sequences closes what it held and keeps working', async (t) => {
-  const [mine, theirs] = native.socketPair()
-  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'workers', 'worker-process.js')], {
-    stdio: ['ignore', 'ignore', 'pipe', theirs]
-  })
-  native.close(theirs)
-  let stderr = ''
-  child.stderr!.on('data', (d) => { stderr += d })
-  const channel = new native.Channel(mine, WORKER_CHANNEL)
-  t.after(() => { channel.close(); child.kill('SIGKILL') })
-  const replies: WorkerMessage[] = []
-  const waiters: Array<() => void> = []
-  channel.on('message', (data, fds) => {
-    native.OwnedFds.from(fds).closeAll()
-    const message = decode<WorkerMessage>(data)!
-    if (message.t === 'batch') replies.push(...message.messages)
-    else replies.push(message)
-    waiters.splice(0).forEach((w) => w())
-  })
+  const worker = new WorkerDriver()
+  t.after(async () => { await worker.stop() })
+  const child = worker.child
+  assert.equal((await worker.handshake(workerConfig())).t, 'ready')
   type Done = Extract<WorkerMessage, { t: 'done' }>
-  async function reply (predicate: (m: WorkerMessage) => boolean): Promise<WorkerMessage> {
-    for (;;) {
-      const found = replies.find(predicate)
-      if (found !== undefined) return found
-      await new Promise<void>((resolve) => waiters.push(resolve))
-    }
+  /** The job's answer; its outputs' descriptors (this process's copies) are closed at once. */
+  const done = async (job: string): Promise<Done> => {
+    const { message, fds } = await worker.next<Done>((m) => m.t === 'done' && m.job === job)
+    for (const fd of fds) native.close(fd)
+    return message
   }
-  const done = async (job: string): Promise<Done> => await reply((m) => m.t === 'done' && m.job === job) as Done
-  await reply((m) => m.t === 'hello')
-  channel.send(encode({ t: 'config', config: { threads: 1, kindsDir: null, kindFiles: [], cancelGraceMs: 300, startedAfterMs: 2, inlineKinds: ['noop'], mappingCache: { entries: 16, bytes: 1024 ** 3 }, sortThreads: null } }))
-  await reply((m) => m.t === 'ready')
   const memfd = native.memfdCreate('input')
   native.ftruncate(memfd, 16)
   native.addSeals(memfd, ['shrink', 'grow', 'write'])
   const copies = (n: number): number[] => new Array(n).fill(memfd)
-  const run = (job: string, fdCount: number, inputs: number): Buffer => encode({ t: 'run', job, kind: 'concat', params: {}, inputs: Array.from({ length: inputs }, () => ({ id: 'b', generation: 1, size: 16 })), fdCount, maxOutputBytes: 1 << 20 })
-  const inputs = (job: string, fdCount: number): Buffer => encode({ t: 'inputs', job, fdCount })
+  const run = (job: string, fdCount: number, inputs: number): ServerMessage => ({ t: 'run', job, kind: 'concat', params: {}, inputs: Array.from({ length: inputs }, () => ({ id: 'b', generation: 1, size: 16 })), fdCount, maxOutputBytes: 1 << 20 })
+  const inputs = (job: string, fdCount: number): ServerMessage => ({ t: 'inputs', job, fdCount })
 
-  channel.send(run('warm-up', 1, 1), [memfd])
+  worker.send(run('warm-up', 1, 1), [memfd])
   assert.equal((await done('warm-up')).ok, true)
   const fdList = (): string => fs.readdirSync(`/proc/${child.pid!}/fd`).map((fd) => { try { return fs.readlinkSync(`/proc/${child.pid!}/fd/${fd}`) } catch { return '?' } }).sort().join(' ')
   // The worker closes an output right after its 'done' has left, which may be after we read it.
@@ -155,46 +135,46 @@ test('a real worker sent broken input sequences closes what it held and keeps wo
   const baselineList = fdList()
 
   // The sequence as the server sends it: 32 ahead, 32 with the run.
-  channel.send(inputs('whole', 32), copies(32))
-  channel.send(run('whole', 32, 64), copies(32))
+  worker.send(inputs('whole', 32), copies(32))
+  worker.send(run('whole', 32, 64), copies(32))
   const whole = await done('whole')
   assert.equal(whole.ok, true, JSON.stringify(whole))
   assert.deepEqual(whole.ok && whole.result, { inputs: 64, bytes: 64 * 16 })
 
   // Another job's run after held inputs: they are dropped, that run goes on, and the orphaned
   // run, arriving later with only its own part, is refused.
-  channel.send(inputs('orphan', 32), copies(32))
-  channel.send(run('other', 1, 1), [memfd])
-  channel.send(run('orphan', 32, 64), copies(32))
+  worker.send(inputs('orphan', 32), copies(32))
+  worker.send(run('other', 1, 1), [memfd])
+  worker.send(run('orphan', 32, 64), copies(32))
   assert.equal((await done('other')).ok, true)
   const orphan = await done('orphan')
   assert.equal(orphan.ok, false)
   assert.equal(!orphan.ok && orphan.error.code, 'PROTOCOL_ERROR')
 
   // A ping between the parts drops them too; a lying count breaks the run that follows.
-  channel.send(inputs('pinged', 32), copies(32))
-  channel.send(encode({ t: 'ping', seq: 7 }))
-  await reply((m) => m.t === 'pong' && m.seq === 7)
-  channel.send(inputs('lying', 31), copies(32))
-  channel.send(run('lying', 32, 64), copies(32))
+  worker.send(inputs('pinged', 32), copies(32))
+  worker.send({ t: 'ping', seq: 7 })
+  await worker.next((m) => m.t === 'pong' && m.seq === 7)
+  worker.send(inputs('lying', 31), copies(32))
+  worker.send(run('lying', 32, 64), copies(32))
   const lying = await done('lying')
   assert.equal(!lying.ok && lying.error.code, 'PROTOCOL_ERROR')
   // More than 64 in all.
-  channel.send(inputs('too-many', 32), copies(32))
-  channel.send(inputs('too-many', 32), copies(32))
-  channel.send(run('too-many', 1, 65), [memfd])
+  worker.send(inputs('too-many', 32), copies(32))
+  worker.send(inputs('too-many', 32), copies(32))
+  worker.send(run('too-many', 1, 65), [memfd])
   const tooMany = await done('too-many')
   assert.equal(!tooMany.ok && tooMany.error.code, 'PROTOCOL_ERROR')
   // Held inputs for a run that never comes: the next message lets them go.
-  channel.send(inputs('never', 32), copies(32))
-  channel.send(run('last', 1, 1), [memfd])
+  worker.send(inputs('never', 32), copies(32))
+  worker.send(run('last', 1, 1), [memfd])
   assert.equal((await done('last')).ok, true)
 
   await until(() => countFds(child.pid!) === baseline, 'the worker closed everything it was sent', 5000).catch((err) => { throw new Error(`${(err as Error).message}: ${baselineList} -> ${fdList()}`) })
-  assert.match(stderr, /dropped 32 input descriptors held for job orphan/)
+  assert.match(worker.stderr, /dropped 32 input descriptors held for job orphan/)
   assert.equal(child.exitCode, null, 'still running')
   native.close(memfd)
-  channel.send(encode({ t: 'shutdown' }))
-  const [code] = await once(child, 'exit')
+  worker.send({ t: 'shutdown' })
+  const [code] = await worker.exited
   assert.equal(code, 0)
 })
