@@ -16,52 +16,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
-import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
+// The cluster tests' real redis-server and line waiter: the same processes, started the same way.
+import { RedisServer, waitForLine } from '../test/helpers/redis'
 import { median, parseSize, SIZE } from './stats'
 
 const MAIN = path.join(__dirname, '..', 'server', 'main.js')
-const REDIS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => fs.existsSync(p)) ?? 'redis-server'
 
 function arg (name: string, fallback: string): string {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 }
 
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => { resolve(port) })
-    })
-  })
-}
-
-/** Resolves with the first stdout/stderr match of `pattern` (or rejects after `ms`). */
-async function lineOf (child: ChildProcess, pattern: RegExp, ms: number): Promise<RegExpExecArray> {
-  return await new Promise((resolve, reject) => {
-    let seen = ''
-    const timer = setTimeout(() => { reject(new Error(`no ${String(pattern)} within ${ms} ms; output: ${seen.slice(-2000)}`)) }, ms)
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.toString()
-      const found = pattern.exec(seen)
-      if (found === null) return
-      clearTimeout(timer)
-      child.stdout?.off('data', onData)
-      child.stderr?.off('data', onData)
-      child.stdout?.resume()
-      child.stderr?.resume()
-      resolve(found)
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-  })
-}
-
 const children: ChildProcess[] = []
 const folders: string[] = []
+let closeRedis = async (): Promise<void> => {}
 
 async function startNode (name: string, workers: number, cluster: string | null): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `memfd-pool-bench-${name}-`))
@@ -72,8 +41,11 @@ async function startNode (name: string, workers: number, cluster: string | null)
     ...(cluster === null ? [] : ['--cluster', cluster, '--node-name', name])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
-  const url = (await lineOf(child, /listening on (http:\/\/\S+)/, 30_000))[1]
-  await lineOf(child, /memfd-pool ready:/, 30_000).catch(() => { /* printed before we listened for it */ })
+  // Both lines, in one wait: the second follows the first, possibly in the same chunk.
+  const url = (await waitForLine(child, /listening on (http:\/\/\S+)[^]*memfd-pool ready:/, 30_000))[1]
+  // Drained from now on, so a node never blocks on a full pipe.
+  child.stdout?.resume()
+  child.stderr?.resume()
   return url
 }
 
@@ -118,13 +90,10 @@ async function main (): Promise<void> {
   const rounds = Number(arg('rounds', '3'))
   const size = parseSize(arg('size', '256m'))
 
-  const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfd-pool-bench-redis-'))
-  folders.push(redisDir)
-  const port = await freePort()
-  const redis = spawn(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(redis)
-  await lineOf(redis, /Ready to accept connections/, 10_000)
-  const redisUrl = `redis://127.0.0.1:${port}/0`
+  const redis = new RedisServer()
+  closeRedis = async () => { await redis.close() }
+  await redis.start()
+  const redisUrl = redis.url
   const [a, b, single] = await Promise.all([startNode('a', 1, redisUrl), startNode('b', 1, redisUrl), startNode('single', 2, null)])
   for (let up = 0; up < 200; up++) {
     const cluster = await json('GET', `${a}/v1/cluster`)
@@ -183,6 +152,7 @@ async function cleanup (): Promise<void> {
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   }
+  await closeRedis()
   for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true })
 }
 
