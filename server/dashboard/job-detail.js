@@ -2,9 +2,10 @@
 // params, result, error, attempts, timings, worker — and its input and output buffers with size,
 // lineage, descriptor map and a download link; a Cancel button while it has not finished. The
 // job and its buffers are fetched once as the view opens; events keep them current after.
-import { getJson, postJson } from './api.js'
+import { getJson } from './api.js'
 import { bufferCard, link, pipelineHref } from './buffer-card.js'
 import { BufferWatch } from './buffer-watch.js'
+import { cancelButton, noticeLine, requestCancel } from './cancel-control.js'
 import { element, replaceKeepingFocus } from './dom.js'
 import { humanDuration, show } from './formatting.js'
 import { isFinished, newerJob } from './state-rank.js'
@@ -51,19 +52,10 @@ export function createJobDetail (id, root, onChange) {
   }
 
   function cancel () {
-    view.cancelling = true
-    view.notice = 'cancelling…'
-    onChange()
-    postJson(`/v1/jobs/${encodeURIComponent(id)}/cancel`).then(
-      (job) => {
-        view.job = newerJob(view.job, job)
-        view.notice = job.state === 'cancelled' ? 'cancelled' : 'cancel requested; the job stops at its next checkpoint'
-      },
-      (error) => {
-        view.cancelling = false
-        view.notice = `cancel refused: ${error.code}: ${error.message}`
-      }
-    ).finally(onChange)
+    requestCancel(view, `/v1/jobs/${encodeURIComponent(id)}/cancel`, (job) => {
+      view.job = newerJob(view.job, job)
+      return job.state === 'cancelled' ? 'cancelled' : 'cancel requested; the job stops at its next checkpoint'
+    }, onChange)
   }
 
   function render () {
@@ -81,17 +73,8 @@ export function createJobDetail (id, root, onChange) {
     ])
     header.lastChild.dataset.state = job.state
     header.lastChild.id = 'job-state'
-    if (!isFinished(job.state)) {
-      const button = element('button', { className: 'cancel', text: 'Cancel job' })
-      button.id = 'job-cancel'
-      button.type = 'button'
-      button.disabled = view.cancelling
-      button.addEventListener('click', cancel)
-      header.append(button)
-    }
-    const notice = element('p', { className: 'notice', text: view.notice })
-    notice.id = 'job-notice'
-    notice.setAttribute('role', 'status')
+    if (!isFinished(job.state)) header.append(cancelButton('job-cancel', 'Cancel job', view, cancel))
+    const notice = noticeLine('job-notice', view)
 
     const facts = element('dl', { className: 'facts' })
     const fact = (key, term, ...value) => {

@@ -3,9 +3,10 @@
 // pipeline's state, error and results, and a Cancel button while it runs. The pipeline and the
 // buffers it reads are fetched once as the view opens; pipeline.*, job.* and buffer.* events
 // keep it current after, without a request.
-import { getJson, postJson } from './api.js'
+import { getJson } from './api.js'
 import { bufferCard, jobHref, link } from './buffer-card.js'
 import { BufferWatch } from './buffer-watch.js'
+import { cancelButton, noticeLine, requestCancel } from './cancel-control.js'
 import { element, replaceKeepingFocus } from './dom.js'
 import { humanBytes, humanDuration, integer, show } from './formatting.js'
 import { layoutPipeline } from './pipeline-layout.js'
@@ -79,19 +80,10 @@ export function createPipelineView (id, root, onChange) {
   }
 
   function cancel () {
-    view.cancelling = true
-    view.notice = 'cancelling…'
-    onChange()
-    postJson(`/v1/pipelines/${encodeURIComponent(id)}/cancel`).then(
-      (pipeline) => {
-        mergePipeline(pipeline)
-        view.notice = pipeline.state === 'cancelled' ? 'cancelled' : 'cancel requested; running steps are stopping'
-      },
-      (error) => {
-        view.cancelling = false
-        view.notice = `cancel refused: ${error.code}: ${error.message}`
-      }
-    ).finally(onChange)
+    requestCancel(view, `/v1/pipelines/${encodeURIComponent(id)}/cancel`, (pipeline) => {
+      mergePipeline(pipeline)
+      return pipeline.state === 'cancelled' ? 'cancelled' : 'cancel requested; running steps are stopping'
+    }, onChange)
   }
 
   function sizeOf (bufferId) {
@@ -258,17 +250,8 @@ export function createPipelineView (id, root, onChange) {
     const heading = element('h2', {}, [document.createTextNode('Pipeline '), element('span', { text: pipeline.name })])
     if (pipeline.name !== pipeline.id) heading.append(element('span', { className: 'mono muted', text: ` ${pipeline.id}` }))
     const header = element('div', { className: 'detail-header' }, [heading, badge])
-    if (!isFinished(pipeline.state)) {
-      const button = element('button', { className: 'cancel', text: 'Cancel pipeline' })
-      button.id = 'pipeline-cancel'
-      button.type = 'button'
-      button.disabled = view.cancelling
-      button.addEventListener('click', cancel)
-      header.append(button)
-    }
-    const notice = element('p', { className: 'notice', text: view.notice })
-    notice.id = 'pipeline-notice'
-    notice.setAttribute('role', 'status')
+    if (!isFinished(pipeline.state)) header.append(cancelButton('pipeline-cancel', 'Cancel pipeline', view, cancel))
+    const notice = noticeLine('pipeline-notice', view)
 
     const steps = view.order.map((stepId) => view.steps.get(stepId))
     const counts = {}
