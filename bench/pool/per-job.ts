@@ -27,8 +27,8 @@ function textArg (name: string): string | undefined {
 }
 
 function arg (name: string, fallback: number): number {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`))
-  return found ? Number(found.slice(name.length + 3)) : fallback
+  const found = textArg(name)
+  return found ? Number(found) : fallback
 }
 
 async function oneAtATime (run: () => Promise<unknown>, n: number): Promise<number[]> {

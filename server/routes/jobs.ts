@@ -16,18 +16,12 @@ function isTerminal (job: JobInfo): boolean {
 const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pool
 
-  const settle = longPoll<JobInfo>(app, {
+  // A cluster job's wait is in Redis, not in this pool: `closing` cuts it short at preClose as
+  // `settle` does the local ones.
+  const { settle, closing } = longPoll<JobInfo>(app, {
     ended: isTerminal,
     wait: async (id, ms) => await pool.wait(id, ms),
     get: (id) => pool.get(id)
-  })
-
-  // A cluster job's wait is in Redis, not in this pool: at preClose it is cut short as the local
-  // ones are (long-poll.ts), through this signal.
-  const closed = new AbortController()
-  app.addHook('preClose', (done) => {
-    closed.abort()
-    done()
   })
 
   // Clustered (docs/CLUSTER.md): a job of this node's own pool is answered from it, with this
@@ -38,7 +32,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     let local: JobInfo | null = null
     try { local = pool.get(id) } catch { /* not a job of this pool */ }
     if (local !== null) return { ...await settle(local, ms), node: cluster.name }
-    const job = ms > 0 && !closed.signal.aborted ? await cluster.jobs.wait(id, ms, closed.signal) : await cluster.jobs.get(id)
+    const job = ms > 0 && !closing.aborted ? await cluster.jobs.wait(id, ms, closing) : await cluster.jobs.get(id)
     if (job === null) throw new ApiError('NOT_FOUND', `No job ${id} in this cluster`)
     return job
   }

@@ -14,17 +14,24 @@ export interface Waitable<T> {
   get: (id: string) => T
 }
 
+export interface LongPoll<T> {
+  /** `value` once it ends, or as it stands after `ms` or at shutdown, whichever comes first. */
+  settle: (value: T, ms: number) => Promise<T>
+  /** Aborted at preClose: for waits held elsewhere (a cluster job's, in Redis) to end with the rest. */
+  closing: AbortSignal
+}
+
 /** Registers the preClose hook on `app` and returns the holder for values of one kind. */
-export function longPoll<T extends { id: string }> (app: FastifyInstance, source: Waitable<T>): (value: T, ms: number) => Promise<T> {
+export function longPoll<T extends { id: string }> (app: FastifyInstance, source: Waitable<T>): LongPoll<T> {
   const waiting = new Set<() => void>()
-  let closing = false
+  const closing = new AbortController()
   app.addHook('preClose', (done) => {
-    closing = true
+    closing.abort()
     for (const answerNow of waiting) answerNow()
     done()
   })
-  return async function settle (value: T, ms: number): Promise<T> {
-    if (ms <= 0 || source.ended(value) || closing) return value
+  async function settle (value: T, ms: number): Promise<T> {
+    if (ms <= 0 || source.ended(value) || closing.signal.aborted) return value
     let answerNow = (): void => {}
     const cut = new Promise<T>((resolve) => {
       answerNow = () => {
@@ -38,4 +45,5 @@ export function longPoll<T extends { id: string }> (app: FastifyInstance, source
       waiting.delete(answerNow)
     }
   }
+  return { settle, closing: closing.signal }
 }

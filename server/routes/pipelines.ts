@@ -12,7 +12,7 @@ const TAGS = ['pipelines']
 const pipelineRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const pipelines = app.pool.pipelines
 
-  const settle = longPoll<PipelineInfo>(app, {
+  const { settle } = longPoll<PipelineInfo>(app, {
     ended: (pipeline) => pipeline.state !== 'running',
     wait: async (id, ms) => await pipelines.wait(id, ms),
     get: (id) => pipelines.get(id)
