@@ -28,8 +28,8 @@ export interface ClusterJobsDeps {
   locator: BufferLocator
   puller: InputPuller
   self: () => { name: string, url: string }
-  /** Called with every job placed, for the event stream. */
-  placed?: (job: JobInfo) => void
+  /** Called with every job placed and where its inputs were, for the event stream. */
+  placed?: (job: JobInfo, inputs: PlacedInput[]) => void
 }
 
 function isTerminal (job: JobInfo): boolean {
@@ -92,7 +92,7 @@ export class ClusterJobs {
     const data: ClusterJobData = { id: newId('job'), spec: { ...spec, ...(params === undefined ? {} : { params }) }, inputs, queuedAt: new Date().toISOString(), attempt: 1 }
     await this.#enqueueOn(node.name, data)
     const job = pendingJob(data, node.name, 'queued')
-    this.#deps.placed?.(job)
+    this.#deps.placed?.(job, inputs)
     return job
   }
 
@@ -128,7 +128,7 @@ export class ClusterJobs {
     const moved = { ...data, inputs }
     await this.#enqueueOn(node.name, moved)
     const job = pendingJob(moved, node.name, 'queued')
-    this.#deps.placed?.(job)
+    this.#deps.placed?.(job, inputs)
     return job
   }
 

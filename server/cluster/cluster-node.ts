@@ -9,12 +9,14 @@ import type { Pool } from '../pool/pool'
 import type { JobInfo } from '../pool/types'
 import { BufferDigests } from './buffer-digest'
 import { BufferLocator } from './buffer-locator'
+import { ClusterEvents } from './cluster-events'
 import { ClusterJobs } from './cluster-jobs'
 import { DEFAULT_LOST_AFTER_MS, type ClusterOptions } from './cluster-options'
 import { Failover } from './failover'
 import { InputPuller } from './input-puller'
 import { NodeRegistry, type NodeEntry, type NodeReport } from './node-registry'
 import { PeerClient } from './peer-client'
+import type { PlacedInput } from './placement'
 import { commandConnection, workerConnection } from './redis-connection'
 
 export interface ClusterLog {
@@ -45,7 +47,9 @@ export class ClusterNode {
   readonly servedTo = new Map<string, number>()
   #locator: BufferLocator | null = null
   #puller: InputPuller | null = null
-  readonly #placedListeners: Array<(job: JobInfo) => void> = []
+  readonly #placedListeners: Array<(job: JobInfo, inputs: PlacedInput[]) => void> = []
+  /** `cluster.node` and `job.placed` for this node's event stream (the event hub listens). */
+  readonly events = new ClusterEvents()
 
   constructor (pool: Pool, options: ClusterOptions, log: ClusterLog) {
     this.#pool = pool
@@ -54,6 +58,7 @@ export class ClusterNode {
     this.lostAfterMs = options.lostAfterMs ?? DEFAULT_LOST_AFTER_MS
     this.prefix = options.prefix ?? 'memfd-pool'
     this.digests = new BufferDigests(pool.store)
+    this.onPlaced((job, inputs) => { this.events.placed(job, inputs) })
   }
 
   get name (): string { return this.#name }
@@ -80,13 +85,14 @@ export class ClusterNode {
     return await this.jobs.cancel(id, { post: async (url, path) => await peers.post(url, path) })
   }
 
-  onPlaced (listener: (job: JobInfo) => void): void { this.#placedListeners.push(listener) }
+  onPlaced (listener: (job: JobInfo, inputs: PlacedInput[]) => void): void { this.#placedListeners.push(listener) }
 
   /** Joins: `port` and `host` are where this server listens, for the default name and URL. */
   start (listening: { host: string, port: number }): void {
     const host = listening.host === '0.0.0.0' || listening.host === '::' ? os.hostname() : listening.host
     this.#name = this.#options.nodeName ?? `${os.hostname()}-${listening.port}`
     this.#url = this.#options.advertise ?? `http://${host.includes(':') ? `[${host}]` : host}:${listening.port}`
+    this.events.setSelf(this.#name)
     this.#redis = commandConnection(this.#options.redisUrl)
     this.#workerRedis = workerConnection(this.#options.redisUrl)
     let wasReady = false
@@ -115,7 +121,7 @@ export class ClusterNode {
       locator: this.#locator,
       puller: this.#puller,
       self,
-      placed: (job) => { for (const l of this.#placedListeners) l(job) }
+      placed: (job, inputs) => { for (const l of this.#placedListeners) l(job, inputs) }
     })
     this.#listenForDeletions(replicas)
     this.#failover = new Failover(this.#redis, this.#jobs, this.prefix, this.#name, this.lostAfterMs)
@@ -158,7 +164,9 @@ export class ClusterNode {
       maxMemory: stats.quotaBytes,
       queued: stats.queueDepth + waiting,
       running: stats.running,
-      maxQueue: stats.maxQueue
+      maxQueue: stats.maxQueue,
+      pulledBytes: [...this.puller.pulledFrom.values()].reduce((a, b) => a + b, 0),
+      servedBytes: [...this.servedTo.values()].reduce((a, b) => a + b, 0)
     }
   }
 
@@ -167,7 +175,9 @@ export class ClusterNode {
     this.#beating = true
     try {
       await this.#need(this.#registry).beat(await this.#report())
-      const moved = await this.#need(this.#failover).sweep(await this.#need(this.#registry).list())
+      const nodes = await this.#need(this.#registry).list()
+      this.events.observe(nodes)
+      const moved = await this.#need(this.#failover).sweep(nodes)
       if (moved > 0) this.#log.info({ component: 'cluster', jobs: moved }, 'jobs of a lost node placed again or ended')
     } catch (err) {
       this.#log.warn({ component: 'cluster', err: (err as Error).message }, 'cluster heartbeat failed')

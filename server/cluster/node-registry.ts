@@ -16,6 +16,9 @@ export interface NodeReport {
   queued: number
   running: number
   maxQueue: number
+  /** Input bytes it pulled from its peers, and buffer bytes it sent them, since it started. */
+  pulledBytes: number
+  servedBytes: number
 }
 
 export interface NodeEntry extends NodeReport {
@@ -51,6 +54,9 @@ export class NodeRegistry {
       try { parsed = JSON.parse(text) } catch { continue }
       nodes.push({
         ...parsed,
+        // A node of an older version reports no byte totals.
+        pulledBytes: parsed.pulledBytes ?? 0,
+        servedBytes: parsed.servedBytes ?? 0,
         state: now - parsed.lastSeen > this.#lostAfterMs ? 'lost' : 'up',
         lastSeen: new Date(parsed.lastSeen).toISOString()
       })

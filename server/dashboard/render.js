@@ -1,6 +1,7 @@
 // Draws what changed, in batches: events arriving close together are drawn together.
 import { flushBuffers } from './buffers-table.js'
 import { flushCharts } from './charts.js'
+import { flushCluster } from './cluster-panel.js'
 import { flushDetail } from './detail-view.js'
 import { flushJobs } from './jobs-table.js'
 import { flushOverview } from './overview.js'
@@ -22,6 +23,7 @@ export function flush () {
   flushWorkers()
   flushBuffers()
   flushJobs()
+  flushCluster()
   if (dirty.pool) {
     flushOverview()
     dirty.pool = false

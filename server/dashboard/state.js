@@ -3,11 +3,12 @@
 // marked in `dirty` for the views (tables, charts, overview) to redraw in one batch.
 //
 // The page never polls REST: descriptor holders come as buffer.holders, worker counters as
-// worker.updated (issue 11).
+// worker.updated (issue 11), a cluster's nodes as the snapshot's `cluster` and cluster.node.
 
 export const JOB_ROWS = 200 // newest jobs kept on the page
 export const EXITED_WORKER_ROWS = 20 // exited workers kept until their slot restarts or a snapshot
 export const HISTORY_MS = 5 * 60 * 1000 // the charts' window
+export const PLACEMENT_ROWS = 10 // newest job.placed kept for the cluster panel
 
 export const state = {
   pool: {},
@@ -22,6 +23,9 @@ export const state = {
   jobOrder: [], // ids, newest first, same members as jobs
   jobKey: new Map(), // id → {time, seq} used to order jobs
   history: [], // {t, queueDepth, throughput} from pool.stats, in local time
+  // null on a server without --cluster; else {self, nodes: Map name → registry entry}
+  cluster: null,
+  placements: [], // job.placed data, newest first, at most PLACEMENT_ROWS
   arrivalSeq: 0
 }
 
@@ -33,7 +37,10 @@ export const dirty = {
   jobs: new Set(),
   jobOrder: false,
   pool: false,
-  charts: false
+  charts: false,
+  cluster: false, // the panel itself: shown or not, its totals, its node order
+  clusterNodes: new Set(),
+  placements: false
 }
 
 export function idOf (value) {
@@ -84,9 +91,42 @@ export function applySnapshot (data, clockOffset) {
       .filter((s) => Number.isFinite(s.t))
   }
 
+  applyClusterSnapshot(data.cluster)
+
   state.pool = Object.assign({}, data.pool)
   dirty.workerOrder = dirty.bufferOrder = dirty.jobOrder = true
   dirty.pool = dirty.charts = true
+}
+
+function applyClusterSnapshot (cluster) {
+  if (state.cluster) for (const name of state.cluster.nodes.keys()) dirty.clusterNodes.add(name)
+  if (!cluster || typeof cluster !== 'object') {
+    state.cluster = null
+    state.placements = []
+  } else {
+    state.cluster = { self: idOf(cluster.self), nodes: new Map() }
+    for (const node of asArray(cluster.nodes)) upsertNode(node)
+  }
+  // Placements are not in the snapshot: those seen before a reconnect stay, being true still.
+  dirty.cluster = dirty.placements = true
+}
+
+/** cluster.node: a node's whole registry entry, as this server's last heartbeat saw it. */
+function upsertNode (data) {
+  const name = idOf(data && data.name)
+  if (name === null) return
+  // Only a clustered server sends cluster.node, and its snapshot says so; if not, it is clustered all the same.
+  state.cluster ??= { self: null, nodes: new Map() }
+  state.cluster.nodes.set(name, Object.assign({}, data))
+  dirty.clusterNodes.add(name)
+  dirty.cluster = true // totals and the count of nodes up
+}
+
+function addPlacement (data) {
+  if (idOf(data && data.id) === null) return
+  state.placements.unshift(Object.assign({}, data))
+  if (state.placements.length > PLACEMENT_ROWS) state.placements.length = PLACEMENT_ROWS
+  dirty.placements = true
 }
 
 function upsertWorker (data, type) {
@@ -238,6 +278,12 @@ export function applyEvent (type, data) {
       return true
     case 'pool.stats':
       applyPoolStats(data)
+      return true
+    case 'cluster.node':
+      upsertNode(data)
+      return true
+    case 'job.placed':
+      addPlacement(data)
       return true
     default:
       return false

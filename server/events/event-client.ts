@@ -9,7 +9,7 @@
 // server a constant amount of memory, however many events fire.
 //
 // Some event types carry state rather than a step (a job's progress, a buffer's holders, a
-// worker's counters, the pool's counters): a newer one about the same thing replaces a queued
+// worker's counters, the pool's counters, a cluster node's entry): a newer one about the same thing replaces a queued
 // older one instead of queueing behind it, so a slow reader (a busy browser tab) gets the latest
 // state sooner and drops fewer of the events that matter.
 import type { WebSocket } from 'ws'
@@ -49,6 +49,8 @@ const STATE_OF_ID: ReadonlySet<string> = new Set(['job.progress', 'buffer.holder
 export function supersedingKey (event: PoolEvent): string | null {
   if (event.type === 'pool.stats') return event.type
   if (STATE_OF_ID.has(event.type)) return `${event.type}:${String((event.data as { id?: unknown } | null)?.id)}`
+  // A node's whole entry, named by its name (node names are unique in a cluster).
+  if (event.type === 'cluster.node') return `${event.type}:${String((event.data as { name?: unknown } | null)?.name)}`
   return null
 }
 

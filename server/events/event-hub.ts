@@ -1,4 +1,5 @@
-// Fans the pool's events out to every /v1/events subscriber. Each event is serialized once,
+// Fans the pool's events (and, with --cluster, the cluster's: cluster-feed below) out to every
+// /v1/events subscriber. Each event is serialized once,
 // whatever the number of clients, and pushed to each client's bounded queue (event-client.ts);
 // the pool's synchronous emit never waits for a socket.
 //
@@ -10,9 +11,20 @@ import type { WebSocket } from 'ws'
 import type { Pool } from '../pool/pool'
 import type { PoolEvent, PoolStats } from '../pool/types'
 import { DEFAULT_LIMITS, EventClient, type OutgoingLimits } from './event-client'
-import { buildSnapshot, DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot'
+import { buildSnapshot, DEFAULT_SNAPSHOT_LIMITS, type ClusterSnapshot, type SnapshotLimits } from './snapshot'
 import { StatsHistory } from './stats-history'
 import { matches, type EventFilter } from './topics'
+
+/**
+ * The cluster's side of the stream (server/cluster/cluster-events.ts), so that the hub knows
+ * nothing of Redis or BullMQ: its events (`cluster.node`, `job.placed`) are fanned out like the
+ * pool's, and its view of the nodes is the snapshot's `cluster`.
+ */
+export interface ClusterFeed {
+  on: (event: 'event', listener: (event: PoolEvent) => void) => unknown
+  off: (event: 'event', listener: (event: PoolEvent) => void) => unknown
+  view: () => ClusterSnapshot
+}
 
 /** RFC 6455 §7.4.1: 1001, "going away", e.g. a server going down. */
 export const CLOSE_GOING_AWAY = 1001
@@ -39,6 +51,7 @@ export interface EventHubOptions {
 export class EventHub {
   readonly maxSubscribers: number
   readonly #pool: Pool
+  readonly #cluster: ClusterFeed | null
   readonly #limits: OutgoingLimits
   readonly #snapshotLimits: SnapshotLimits
   readonly #closeTimeoutMs: number
@@ -49,13 +62,16 @@ export class EventHub {
   readonly #snapshots = new Map<string, Buffer>()
   #closed = false
 
-  constructor (pool: Pool, options: EventHubOptions = {}) {
+  /** `cluster`: the cluster's feed on a clustered server, null otherwise (the snapshot says null). */
+  constructor (pool: Pool, options: EventHubOptions = {}, cluster: ClusterFeed | null = null) {
     this.#pool = pool
+    this.#cluster = cluster
     this.maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     this.#snapshotLimits = { ...DEFAULT_SNAPSHOT_LIMITS, ...options.snapshot }
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 1000
     pool.on('event', this.#onEvent)
+    cluster?.on('event', this.#onEvent)
     // Without it, a peer that vanished without a FIN (a laptop closed mid-stream) would keep its
     // socket and queue until TCP gave up, hours later.
     this.#heartbeat = setInterval(() => this.#ping(), options.heartbeatMs ?? 30_000)
@@ -88,7 +104,7 @@ export class EventHub {
     let bytes = this.#snapshots.get(key)
     if (bytes === undefined) {
       const history = filter.topics.has('pool') ? this.#history.samples() : null
-      bytes = Buffer.from(buildSnapshot(this.#pool, filter.job, this.#snapshotLimits, history))
+      bytes = Buffer.from(buildSnapshot(this.#pool, filter.job, this.#snapshotLimits, history, this.#cluster?.view() ?? null))
       this.#snapshots.set(key, bytes)
     }
     return bytes
@@ -136,6 +152,7 @@ export class EventHub {
     if (this.#closed) return
     this.#closed = true
     this.#pool.off('event', this.#onEvent)
+    this.#cluster?.off('event', this.#onEvent)
     clearInterval(this.#heartbeat)
     const clients = [...this.#clients]
     const closed = clients.map((client) => new Promise<void>((resolve) => {

@@ -10,6 +10,7 @@
 import type { Pool } from '../pool/pool'
 import { PoolError } from '../pool/pool-error'
 import type { JobInfo } from '../pool/types'
+import type { ClusterNodeSchema } from '../schemas/cluster'
 import type { StatsSample } from './stats-history'
 
 export interface SnapshotLimits {
@@ -25,6 +26,12 @@ export const DEFAULT_SNAPSHOT_LIMITS: SnapshotLimits = {
   maxBuffers: 1000,
   maxJobs: 100,
   maxListBytes: 1024 * 1024
+}
+
+/** The cluster as this node last saw it (its heartbeat's reading of the registry). */
+export interface ClusterSnapshot {
+  self: string
+  nodes: ClusterNodeSchema[]
 }
 
 /** The items of a list that fit, newest first, as JSON texts. */
@@ -62,10 +69,11 @@ function jobsOf (pool: Pool, job: string | null, limit: number): JobInfo[] {
 
 /**
  * The snapshot message, serialized: `{"type":"snapshot","ts","data":{pool, workers, buffers,
- * jobs, truncated, counts, history?}}`. Buffers are listed oldest first, as GET /v1/buffers
+ * jobs, truncated, counts, cluster, history?}}`; `cluster` is null without --cluster, and
+ * otherwise as small as the cluster (one entry per node), so never bounded here. Buffers are listed oldest first, as GET /v1/buffers
  * lists them, but are the newest ones when some are left out; jobs newest first.
  */
-export function buildSnapshot (pool: Pool, job: string | null, limits: SnapshotLimits, history: StatsSample[] | null): string {
+export function buildSnapshot (pool: Pool, job: string | null, limits: SnapshotLimits, history: StatsSample[] | null, cluster: ClusterSnapshot | null = null): string {
   const all = pool.store.list()
   const buffers = fit(reversed(all), limits.maxBuffers, limits.maxListBytes)
   const jobs = fit(jobsOf(pool, job, limits.maxJobs), Infinity, limits.maxListBytes)
@@ -78,7 +86,8 @@ export function buildSnapshot (pool: Pool, job: string | null, limits: SnapshotL
     `"buffers":[${buffers.texts.reverse().join(',')}],` +
     `"jobs":[${jobs.texts.join(',')}],` +
     `"truncated":${JSON.stringify(truncated)},` +
-    `"counts":${JSON.stringify(counts)}` +
+    `"counts":${JSON.stringify(counts)},` +
+    `"cluster":${JSON.stringify(cluster)}` +
     (history === null ? '' : `,"history":${JSON.stringify(history)}`) +
     '}}'
 }

@@ -3,10 +3,10 @@
 // rest without touching this file.
 import type { PoolEvent } from '../pool/types'
 
-export const TOPICS = ['jobs', 'buffers', 'workers', 'pool', 'pipelines'] as const
+export const TOPICS = ['jobs', 'buffers', 'workers', 'pool', 'pipelines', 'cluster'] as const
 export type Topic = typeof TOPICS[number]
 
-const TOPIC_BY_PREFIX: Record<string, Topic> = { job: 'jobs', buffer: 'buffers', worker: 'workers', pool: 'pool', pipeline: 'pipelines' }
+const TOPIC_BY_PREFIX: Record<string, Topic> = { job: 'jobs', buffer: 'buffers', worker: 'workers', pool: 'pool', pipeline: 'pipelines', cluster: 'cluster' }
 
 /** The topic an event type belongs to (`job.started` → `jobs`), or null for one outside them. */
 export function topicOf (type: string): Topic | null {

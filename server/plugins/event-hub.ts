@@ -1,5 +1,6 @@
 // The event hub (server/events/) as the `eventHub` decorator, and WebSocket support for the app
-// (@fastify/websocket). Shutdown: at preClose, before the listener stops, every subscriber is
+// (@fastify/websocket). On a clustered server the hub also carries the cluster's events and view
+// (app.cluster.events); the pool knows nothing of it. Shutdown: at preClose, before the listener stops, every subscriber is
 // closed with 1001 "going away" (the plugin's own default would close without a code).
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -40,7 +41,7 @@ function onSocketError (this: unknown, error: Error & { code?: string }, socket:
 }
 
 export default fp<EventHubOptions>(async function eventHubPlugin (app, options) {
-  const hub = new EventHub(app.pool, options)
+  const hub = new EventHub(app.pool, options, app.cluster?.events ?? null)
   app.decorate('eventHub', hub)
   await app.register(websocket, {
     options: { maxPayload: MAX_INCOMING_MESSAGE_BYTES },
@@ -59,4 +60,4 @@ export default fp<EventHubOptions>(async function eventHubPlugin (app, options) 
     const raw = request.raw
     if (raw.headers.upgrade !== undefined && /\bupgrade\b/i.test(raw.headers.connection ?? '')) raw.socket.destroy()
   })
-}, { name: 'memfd-pool/event-hub', dependencies: ['memfd-pool/pool'] })
+}, { name: 'memfd-pool/event-hub', dependencies: ['memfd-pool/pool', 'memfd-pool/cluster'] })

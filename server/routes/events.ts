@@ -11,7 +11,8 @@ const DESCRIPTION = 'A WebSocket (send `Connection: Upgrade`, `Upgrade: websocke
   '`snapshot` of the pool, its workers, the newest buffers and recent jobs (bounded: `truncated` and `counts` ' +
   'say what it left out); then one JSON message per event (`{"type","ts","data"}`: buffer.*, job.*, pipeline.*, worker.*, ' +
   'pool.stats about once a second; buffer.holders and worker.updated keep descriptor maps and worker counters ' +
-  'current without polling), and `lagged` when the client read too slowly and lost events. Messages are ' +
+  'current without polling; with --cluster, cluster.node as this node\'s view of a node changes and job.placed for ' +
+  'each placement it makes, and the snapshot\'s `cluster` is that view), and `lagged` when the client read too slowly and lost events. Messages are ' +
   'described in asyncapi.yaml. Past the subscriber limit the socket is closed at once with 1013 and a reason. ' +
   'When the server has a token, pass it as `Authorization: Bearer` or, from a browser, as `?token=`. ' +
   'A request without the upgrade is refused with 400.'

@@ -15,6 +15,8 @@ export const ClusterNodeSchema = Type.Object({
   queued: Type.Integer({ minimum: 0, description: 'Jobs waiting for it: in its BullMQ queue and its pool\'s queue' }),
   running: Type.Integer({ minimum: 0 }),
   maxQueue: Type.Integer({ minimum: 0 }),
+  pulledBytes: Type.Integer({ minimum: 0, description: 'Input bytes it pulled from its peers since it started' }),
+  servedBytes: Type.Integer({ minimum: 0, description: 'Buffer bytes it sent to its peers (their pulls and proxied reads) since it started' }),
   lastSeen: Type.String({ format: 'date-time', description: 'Its last heartbeat; lost after --node-lost-after without one' })
 }, { additionalProperties: false })
 export type ClusterNodeSchema = Static<typeof ClusterNodeSchema>

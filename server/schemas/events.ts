@@ -9,7 +9,8 @@ export const EventsQuery = Type.Object({
     description: `Comma-separated topics to receive, from: ${TOPICS.join(', ')} (default: all). ` +
       'jobs: job.queued, job.started, job.progress, job.succeeded, job.failed, job.cancelled; ' +
       'buffers: buffer.created, buffer.sealed, buffer.holders, buffer.deleted; ' +
-      'workers: worker.started, worker.updated, worker.exited; pool: pool.stats. ' +
+      'workers: worker.started, worker.updated, worker.exited; pool: pool.stats; ' +
+      'cluster (with --cluster): cluster.node; with --cluster, jobs also carries job.placed. ' +
       '`snapshot` and `lagged` are always sent.',
     examples: ['jobs,pool']
   })),
