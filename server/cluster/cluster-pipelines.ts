@@ -18,7 +18,7 @@ import type { NodeEntry, NodeRegistry } from './node-registry'
 import type { PeerClient } from './peer-client'
 import { placeByBytes, type PlacedInput } from './placement'
 
-/** Directory entries live as long as cluster job records. */
+/** Directory entries live as long as cluster job records: a day after the pipeline ends. */
 const RECORD_TTL_S = 24 * 3600
 /** A passed-on submit pulls its inputs before it answers: this long for that, on top of its `?wait`. */
 const RELAY_SUBMIT_MS = 120_000
@@ -161,8 +161,12 @@ export class ClusterPipelines {
       if (err instanceof PullError) throw new ApiError(err.code, err.message)
       throw err
     }
-    const unpin = (): void => { for (const id of local.keys()) puller.replicas.unpin(id) }
-    pool.pipelines.wait(info.id, Infinity).then(unpin, unpin)
+    const ended = (): void => {
+      for (const id of local.keys()) puller.replicas.unpin(id)
+      // Kept a day after it ends, as job records are (a long pipeline outlives the first TTL).
+      this.#deps.redis.set(this.#key(info.id), this.#deps.self().name, 'EX', RECORD_TTL_S).catch(() => {})
+    }
+    pool.pipelines.wait(info.id, Infinity).then(ended, ended)
     this.#remember(info.id, { bytesPulled, originals: new Map([...local].map(([original, id]) => [id, original])) })
     try {
       await this.#deps.redis.set(this.#key(info.id), this.#deps.self().name, 'EX', RECORD_TTL_S)
