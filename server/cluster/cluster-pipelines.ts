@@ -117,16 +117,28 @@ export class ClusterPipelines {
     return node
   }
 
-  /** A client's submit: placed, then run here or passed on to the chosen node (its answer as it came). */
-  async submit (spec: PipelineSpec, waitMs: number): Promise<{ here: PipelineInfo } | { relayed: Relayed }> {
+  /**
+   * A client's submit: placed, then run here or passed on to the chosen node (its answer as it
+   * came). A `?wait` is then held as a GET of the pipeline there, so that a shutdown (`closing`)
+   * cuts it as it cuts local waits, without losing the answer of the submit itself.
+   */
+  async submit (spec: PipelineSpec, waitMs: number, closing: AbortSignal): Promise<{ here: PipelineInfo } | { relayed: Relayed }> {
     const node = await this.place(spec)
     if (node.name === this.#deps.self().name) return { here: await this.runHere(spec) }
+    let submitted: Relayed
     try {
-      const path = `/v1/pipelines${waitMs > 0 ? `?wait=${waitMs}` : ''}`
-      return { relayed: await this.#deps.peers.relay('POST', node.url, path, { body: spec, timeoutMs: waitMs + RELAY_SUBMIT_MS }) }
+      submitted = await this.#deps.peers.relay('POST', node.url, '/v1/pipelines', { body: spec, timeoutMs: RELAY_SUBMIT_MS })
     } catch (err) {
       throw new ApiError('NODE_UNREACHABLE', `Node ${node.name} (${node.url}), chosen for the pipeline, did not answer: ${message(err)}`)
     }
+    const id = (submitted.body as { id?: unknown } | null)?.id
+    if (waitMs <= 0 || submitted.status !== 201 || typeof id !== 'string') return { relayed: submitted }
+    try {
+      const waited = await this.#relayGet(node, id, waitMs, closing)
+      const state = (waited.body as { state?: unknown } | null)?.state
+      if (waited.status === 200) return { relayed: { status: state === 'running' ? 201 : 200, body: waited.body } }
+    } catch { /* it runs there all the same: the submit's answer says where */ }
+    return { relayed: submitted }
   }
 
   /**
@@ -217,20 +229,24 @@ export class ClusterPipelines {
   async get (id: string, waitMs: number, closing: AbortSignal): Promise<Relayed | null> {
     const owner = await this.#owner(id)
     if (owner === null) return null
-    const path = `/v1/pipelines/${encodeURIComponent(id)}`
     try {
-      if (waitMs > 0 && !closing.aborted) {
-        try {
-          return await this.#deps.peers.relay('GET', owner.url, `${path}?wait=${waitMs}`, { timeoutMs: waitMs + PEER_TIMEOUT_MS, signal: closing })
-        } catch (err) {
-          // Shutting down: answer with the state now, as a local wait does.
-          if (!closing.aborted) throw err
-        }
-      }
-      return await this.#deps.peers.relay('GET', owner.url, path)
+      return await this.#relayGet(owner, id, waitMs, closing)
     } catch (err) {
       throw new ApiError('NODE_UNREACHABLE', `Node ${owner.name} (${owner.url}), running pipeline ${id}, did not answer: ${message(err)}`)
     }
+  }
+
+  async #relayGet (owner: NodeEntry, id: string, waitMs: number, closing: AbortSignal): Promise<Relayed> {
+    const path = `/v1/pipelines/${encodeURIComponent(id)}`
+    if (waitMs > 0 && !closing.aborted) {
+      try {
+        return await this.#deps.peers.relay('GET', owner.url, `${path}?wait=${waitMs}`, { timeoutMs: waitMs + PEER_TIMEOUT_MS, signal: closing })
+      } catch (err) {
+        // Shutting down: answer with the state now, as a local wait does.
+        if (!closing.aborted) throw err
+      }
+    }
+    return await this.#deps.peers.relay('GET', owner.url, path)
   }
 
   /** Cancel of a pipeline held elsewhere, passed on to its node. */

@@ -76,7 +76,7 @@ const pipelineRoutes: FastifyPluginAsyncTypebox = async (app) => {
       pipeline = await settle(pipelines.create(spec), wait)
     } else {
       // From a peer: placed there already, so it runs here.
-      const placed = request.fromPeer ? { here: await cluster.pipelines.runHere(spec) } : await cluster.pipelines.submit(spec, wait)
+      const placed = request.fromPeer ? { here: await cluster.pipelines.runHere(spec) } : await cluster.pipelines.submit(spec, wait, closing)
       if ('relayed' in placed) return relay(reply, placed.relayed)
       pipeline = cluster.pipelines.decorate(await settle(placed.here, wait))
     }
