@@ -209,15 +209,17 @@ test('refusals: a kind no node serves (400, the kind and step named), a missing 
   assert.equal((await call(a, 'DELETE', `/v1/buffers/${id}`)).status, 204)
 })
 
-test('a pull whose sha256 does not match refuses the pipeline PULL_FAILED and leaves no memfd behind', { skip, timeout: 60_000 }, async () => {
-  // A node of the registry that serves no kind and holds one buffer, whose digest it misreports.
+test('a stand-in node: a pull whose sha256 does not match refuses PULL_FAILED, one whose buffer is gone INPUT_LOST, kinds no one node serves together 400; no memfd left behind', { skip, timeout: 60_000 }, async () => {
+  // A node of the registry that serves one kind of its own and holds two buffers: it misreports
+  // the digest of the first and has lost the second by the time it is pulled.
   const bytes = crypto.randomBytes(100_000)
   const id = 'buf_fakenodebuffer01'
+  const gone = 'buf_fakenodebuffer02'
   const fake = http.createServer((req, res) => {
     const url = req.url ?? ''
-    if (url === `/v1/buffers/${id}`) {
+    if (url === `/v1/buffers/${id}` || url === `/v1/buffers/${gone}`) {
       res.setHeader('content-type', 'application/json')
-      res.end(JSON.stringify({ id, size: bytes.length, sealed: true, name: '' }))
+      res.end(JSON.stringify({ id: url.slice('/v1/buffers/'.length), size: bytes.length, sealed: true, name: '' }))
     } else if (url === `/v1/cluster/buffers/${id}/digest`) {
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ size: bytes.length, sha256: '0'.repeat(64) }))
@@ -232,13 +234,20 @@ test('a pull whose sha256 does not match refuses the pipeline PULL_FAILED and le
   })
   await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
   const client = new Redis(redis.url)
-  const entry = { name: 'fake', url: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, workers: 1, kinds: [], memoryInUse: 0, maxMemory: 1, queued: 0, running: 0, maxQueue: 1, lastSeen: Date.now() + 3_600_000 }
+  const entry = { name: 'fake', url: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, workers: 1, kinds: ['fakeonly'], memoryInUse: 0, maxMemory: 1, queued: 0, running: 0, maxQueue: 1, lastSeen: Date.now() + 3_600_000 }
   try {
     await client.hset('memfd-pool:nodes', 'fake', JSON.stringify(entry))
     const r = await call(b, 'POST', '/v1/pipelines?wait=10000', { steps: [{ id: 's', kind: 'checksum', inputs: [id] }] })
     assert.equal(r.status, 503, JSON.stringify(r.body))
     assert.equal(r.body.error.code, 'PULL_FAILED')
     assert.match(r.body.error.message, /sha256/)
+    const lost = await call(c, 'POST', '/v1/pipelines', { steps: [{ id: 's', kind: 'checksum', inputs: [gone] }] })
+    assert.equal(lost.status, 404, JSON.stringify(lost.body))
+    assert.equal(lost.body.error.code, 'INPUT_LOST')
+    const apart = await call(a, 'POST', '/v1/pipelines', { steps: [{ id: 'h', kind: 'hold' }, { id: 'f', kind: 'fakeonly' }] })
+    assert.equal(apart.status, 400)
+    assert.equal(apart.body.error.code, 'UNKNOWN_KIND')
+    assert.match(apart.body.error.message, /every kind.*hold, fakeonly/)
   } finally {
     await client.hdel('memfd-pool:nodes', 'fake')
     client.disconnect()
