@@ -53,6 +53,8 @@ export const HTTP_ERROR_CODES = {
   HEADERS_TOO_LARGE: 'The request headers are too large',
   CLUSTER_UNAVAILABLE: 'The cluster\'s Redis cannot be reached: new cluster jobs are refused until it is back (local buffers still work)',
   NODE_UNREACHABLE: 'The node owning the buffer did not answer',
+  PULL_FAILED: 'A pipeline\'s input could not be copied from the node owning it (unreachable, or its sha256 did not match); nothing was started',
+  INPUT_LOST: 'A pipeline\'s input was gone from its node by the time it was copied; nothing was started',
   INTERNAL_ERROR: 'Internal server error'
 } as const
 
@@ -133,6 +135,8 @@ export const HTTP_STATUS = {
   HEADERS_TOO_LARGE: 431,
   CLUSTER_UNAVAILABLE: 503,
   NODE_UNREACHABLE: 503,
+  PULL_FAILED: 503,
+  INPUT_LOST: 404,
   INTERNAL_ERROR: 500
 } as const satisfies StatusTable
 

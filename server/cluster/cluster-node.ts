@@ -11,6 +11,7 @@ import { BufferDigests } from './buffer-digest'
 import { BufferLocator } from './buffer-locator'
 import { ClusterEvents } from './cluster-events'
 import { ClusterJobs } from './cluster-jobs'
+import { ClusterPipelines } from './cluster-pipelines'
 import { DEFAULT_LOST_AFTER_MS, type ClusterOptions } from './cluster-options'
 import { Failover } from './failover'
 import { InputPuller } from './input-puller'
@@ -40,6 +41,7 @@ export class ClusterNode {
   #beating = false
   #registry: NodeRegistry | null = null
   #jobs: ClusterJobs | null = null
+  #pipelines: ClusterPipelines | null = null
   #failover: Failover | null = null
   #peers: PeerClient | null = null
   readonly digests: BufferDigests
@@ -68,6 +70,7 @@ export class ClusterNode {
   get available (): boolean { return this.#redis?.status === 'ready' }
 
   get jobs (): ClusterJobs { return this.#need(this.#jobs) }
+  get pipelines (): ClusterPipelines { return this.#need(this.#pipelines) }
   get locator (): BufferLocator { return this.#need(this.#locator) }
   get puller (): InputPuller { return this.#need(this.#puller) }
 
@@ -122,6 +125,16 @@ export class ClusterNode {
       puller: this.#puller,
       self,
       placed: (job, inputs) => { for (const l of this.#placedListeners) l(job, inputs) }
+    })
+    this.#pipelines = new ClusterPipelines({
+      pool: this.#pool,
+      redis: this.#redis,
+      prefix: this.prefix,
+      registry: this.#registry,
+      locator: this.#locator,
+      puller: this.#puller,
+      peers: this.#peers,
+      self
     })
     this.#listenForDeletions(replicas)
     this.#failover = new Failover(this.#redis, this.#jobs, this.prefix, this.#name, this.lostAfterMs)

@@ -44,6 +44,24 @@ export class PeerClient {
     return { status: response.status, body }
   }
 
+  /**
+   * A request whose answer is passed back to a client as it came (a pipeline run on its node):
+   * JSON body out, status and parsed body back. `timeoutMs` covers the peer's own wait.
+   */
+  async relay (method: 'GET' | 'POST', baseUrl: string, path: string, options: { body?: unknown, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<{ status: number, body: unknown }> {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? PEER_TIMEOUT_MS)
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: this.headers(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      signal: options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal])
+    })
+    const text = await response.text()
+    let body: unknown = null
+    try { body = JSON.parse(text) } catch { /* the status says enough */ }
+    return { status: response.status, body }
+  }
+
   async json<T> (baseUrl: string, path: string): Promise<{ status: number, body: T | null, headers: Headers }> {
     const response = await this.get(baseUrl, path)
     const text = await response.text()

@@ -8,6 +8,11 @@ export class ReplicaTable {
   readonly #store: BufferStore
   /** original id → local id, in use order (oldest first). */
   readonly #local = new Map<string, string>()
+  /**
+   * Replicas a running pipeline will still read (original id → pipelines): a step may start long
+   * after the pull, so eviction passes them over until the pipeline ends.
+   */
+  readonly #pins = new Map<string, number>()
 
   constructor (store: BufferStore) {
     this.#store = store
@@ -36,6 +41,7 @@ export class ReplicaTable {
   /** Frees the least recently used replica; false when there is none. */
   evictOne (): boolean {
     for (const [original, local] of this.#local) {
+      if ((this.#pins.get(original) ?? 0) > 0) continue
       // Deleted from the store while still listed, so its deletion is known as a replica's.
       const live = this.#store.has(local)
       if (live) this.#store.delete(local)
@@ -43,6 +49,14 @@ export class ReplicaTable {
       if (live) return true
     }
     return false
+  }
+
+  pin (original: string): void { this.#pins.set(original, (this.#pins.get(original) ?? 0) + 1) }
+
+  unpin (original: string): void {
+    const left = (this.#pins.get(original) ?? 1) - 1
+    if (left > 0) this.#pins.set(original, left)
+    else this.#pins.delete(original)
   }
 
   /** Drops the replica of an original that its owner no longer has. */

@@ -62,4 +62,8 @@ export interface PipelineInfo {
   createdAt: string
   finishedAt: string | null
   error: PipelineError | null
+  /** Clustered servers only (docs/CLUSTER.md): the node running the pipeline. */
+  node?: string
+  /** Clustered servers only: input bytes copied from other nodes before the pipeline started. */
+  bytesPulled?: number
 }

@@ -46,7 +46,9 @@ export const PipelineSchema = Type.Object({
   error: Type.Union([
     Type.Object({ code: Type.String(), message: Type.String(), step: Type.String({ description: 'The step that failed first' }) }, { additionalProperties: false }),
     Type.Null()
-  ])
+  ]),
+  node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node running the pipeline, placed by its input bytes' })),
+  bytesPulled: Type.Optional(Type.Integer({ minimum: 0, description: 'Clustered servers only: input bytes copied from other nodes before the pipeline started' }))
 }, { $id: 'Pipeline', additionalProperties: false })
 export type PipelineSchema = Static<typeof PipelineSchema>
 
