@@ -56,8 +56,9 @@ export default fp<EventHubOptions>(async function eventHubPlugin (app, options) 
   // throws) is not marked as a WebSocket request, so the plugin leaves its socket open after the
   // 401: the client may keep it, and server.close() would wait on it forever. Node has already
   // detached an upgrade's socket from HTTP, so nothing else would ever close it.
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
     const raw = request.raw
     if (raw.headers.upgrade !== undefined && /\bupgrade\b/i.test(raw.headers.connection ?? '')) raw.socket.destroy()
+    done()
   })
 }, { name: 'memfd-pool/event-hub', dependencies: ['memfd-pool/pool', 'memfd-pool/cluster'] })

@@ -8,12 +8,14 @@ import fp from 'fastify-plugin'
 export default fp(async function gracefulClose (app) {
   let closing = false
   app.addHook('preClose', (done) => { closing = true; done() })
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Callback hooks: they run on every response, and an async one costs a promise each time.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing && !reply.raw.headersSent) void reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
     // A response whose headers went out before preClose (a download) ends its connection here.
     if (closing && !request.raw.socket.destroyed) request.raw.socket.end()
+    done()
   })
 }, { name: 'memfd-pool/graceful-close' })

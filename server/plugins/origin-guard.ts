@@ -57,14 +57,15 @@ function isWebSocketUpgrade (request: FastifyRequest): boolean {
 export default fp<OriginGuardOptions>(async function originGuard (app, options) {
   const allowedHosts = options.allowedHosts ?? []
 
-  app.addHook('onRequest', async (request) => {
+  // Runs on every request: a plain function and a callback hook, no promise per request.
+  function refusal (request: FastifyRequest): ApiError | null {
     const host = request.headers.host ?? ''
     if (!hostAllowed(hostnameOf(host), allowedHosts)) {
-      throw new ApiError('FORBIDDEN_HOST', `Host ${JSON.stringify(host.slice(0, 100))} is not this server; ` +
+      return new ApiError('FORBIDDEN_HOST', `Host ${JSON.stringify(host.slice(0, 100))} is not this server; ` +
         'use its IP address or localhost, or start it with --allowed-hosts')
     }
     const changesState = !SAFE_METHODS.has(request.method)
-    if (!changesState && !isWebSocketUpgrade(request)) return
+    if (!changesState && !isWebSocketUpgrade(request)) return null
     const origin = request.headers.origin
     if (origin !== undefined) {
       let originHost: string | null = null
@@ -73,16 +74,19 @@ export default fp<OriginGuardOptions>(async function originGuard (app, options) 
       // `*` lets any Host in (a proxy in front decides), but never trusts every web page.
       const trusted = originHost !== null && listedHost(hostnameOf(originHost), allowedHosts.filter((h) => h.trim() !== '*'))
       if (!sameOrigin && !trusted) {
-        throw new ApiError('FORBIDDEN_ORIGIN', `Requests from the web origin ${JSON.stringify(origin.slice(0, 100))} are not allowed ` +
+        return new ApiError('FORBIDDEN_ORIGIN', `Requests from the web origin ${JSON.stringify(origin.slice(0, 100))} are not allowed ` +
           '(only this server\'s own pages, or hosts given with --allowed-hosts)')
       }
     }
     if (changesState) {
       const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
       if (SIMPLE_BODY_TYPES.has(type)) {
-        throw new ApiError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not accepted by ${request.method} ${request.url.split('?')[0]}; ` +
+        return new ApiError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not accepted by ${request.method} ${request.url.split('?')[0]}; ` +
           'send application/json (or application/octet-stream for bytes)')
       }
     }
-  })
+    return null
+  }
+
+  app.addHook('onRequest', (request, _reply, done) => { done(refusal(request) ?? undefined) })
 }, { name: 'memfd-pool/origin-guard' })

@@ -4,10 +4,11 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
 import { MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TTL_MS } from './limits'
+import { nullable } from './nullable'
 
 export const DescriptorHolder = Type.Object({
   pid: Type.Integer({ description: 'The holding process' }),
-  fd: Type.Union([Type.Integer(), Type.Null()], {
+  fd: nullable(Type.Integer(), {
     description: 'The holder\'s own descriptor number: meaningful only inside that process. null when only the holder knows it.'
   }),
   role: stringEnum(['server', 'worker', 'attached'])
@@ -24,15 +25,12 @@ export const BufferSchema = Type.Object({
   descriptors: Type.Array(DescriptorHolder, {
     description: 'Which process holds the buffer under which process-local descriptor number'
   }),
-  producedBy: Type.Union([
-    Type.Object({
-      job: Type.String(),
-      pipeline: Type.Optional(Type.String()),
-      step: Type.Optional(Type.String())
-    }, { additionalProperties: false }),
-    Type.Null()
-  ], { description: 'The job (and pipeline step) whose output this is; null for uploads and registrations' }),
-  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+  producedBy: nullable(Type.Object({
+    job: Type.String(),
+    pipeline: Type.Optional(Type.String()),
+    step: Type.Optional(Type.String())
+  }, { additionalProperties: false }), { description: 'The job (and pipeline step) whose output this is; null for uploads and registrations' }),
+  expiresAt: nullable(Type.String({ format: 'date-time' }), {
     description: 'When the buffer is deleted on its own (buffer.deleted with reason "expired"); null: never'
   }),
   node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node holding the buffer\'s memfd' }))

@@ -4,6 +4,7 @@ import { ref } from './ref'
 import { stringEnum } from './string-enum'
 import { JOB_ERROR_CODES } from '../errors'
 import { anyObject } from './any-object'
+import { nullable } from './nullable'
 import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_JOB_INPUTS, MAX_KIND_NAME_LENGTH, MAX_LIST_LIMIT, MAX_TIMEOUT_MS, MAX_TTL_MS, MAX_WAIT_MS } from './limits'
 
 export { MAX_WAIT_MS }
@@ -28,18 +29,18 @@ export const JobSchema = Type.Object({
   inputs: Type.Array(Type.String(), { description: 'Ids of the (sealed) input buffers' }),
   outputs: Type.Array(Type.String(), { description: 'Ids of new sealed buffers the job produced' }),
   params: anyObject(),
-  result: Type.Union([anyObject(), Type.Null()]),
-  error: Type.Union([JobError, Type.Null()]),
+  result: nullable(anyObject()),
+  error: nullable(JobError),
   attempts: Type.Integer({ minimum: 0 }),
   maxAttempts: Type.Integer({ minimum: 1 }),
-  timeoutMs: Type.Union([Type.Integer(), Type.Null()]),
-  workerPid: Type.Union([Type.Integer(), Type.Null()]),
+  timeoutMs: nullable(Type.Integer()),
+  workerPid: nullable(Type.Integer()),
   progress: Type.Number({ minimum: 0, maximum: 1 }),
   queuedAt: Type.String({ format: 'date-time' }),
-  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  pipeline: Type.Union([Type.String(), Type.Null()], { description: 'The pipeline the job runs a step of; null outside pipelines' }),
-  step: Type.Union([Type.String(), Type.Null()], { description: 'That step\'s id' }),
+  startedAt: nullable(Type.String({ format: 'date-time' })),
+  finishedAt: nullable(Type.String({ format: 'date-time' })),
+  pipeline: nullable(Type.String(), { description: 'The pipeline the job runs a step of; null outside pipelines' }),
+  step: nullable(Type.String(), { description: 'That step\'s id' }),
   node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node the job was placed on' })),
   bytesPulled: Type.Optional(Type.Integer({ minimum: 0, description: 'Clustered servers only: input bytes copied from other nodes to run the job' }))
 }, { $id: 'Job', additionalProperties: false })

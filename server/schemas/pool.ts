@@ -1,5 +1,6 @@
 // The pool's counters (server/pool/types.ts PoolStats).
 import { Type } from '@sinclair/typebox'
+import { nullable } from './nullable'
 
 export const PoolSchema = Type.Object({
   workers: Type.Integer({ minimum: 0 }),
@@ -13,6 +14,6 @@ export const PoolSchema = Type.Object({
   bytesInUse: Type.Integer({ minimum: 0 }),
   quotaBytes: Type.Integer({ minimum: 0 }),
   maxBufferBytes: Type.Integer({ minimum: 0 }),
-  attachSocket: Type.Union([Type.String(), Type.Null()]),
-  workerSocket: Type.Union([Type.String(), Type.Null()], { description: 'Where external workers connect (docs/worker-protocol.md); null when not served' })
+  attachSocket: nullable(Type.String()),
+  workerSocket: nullable(Type.String(), { description: 'Where external workers connect (docs/worker-protocol.md); null when not served' })
 }, { $id: 'Pool', additionalProperties: false })

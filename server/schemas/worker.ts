@@ -2,17 +2,18 @@
 import { Type } from '@sinclair/typebox'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
+import { nullable } from './nullable'
 
 export const WorkerSchema = Type.Object({
   id: Type.String(),
-  pid: Type.Union([Type.Integer(), Type.Null()]),
+  pid: nullable(Type.Integer()),
   external: Type.Boolean({ description: 'An external worker on the worker socket (docs/worker-protocol.md); its pid is from SO_PEERCRED' }),
-  name: Type.Union([Type.String(), Type.Null()], { description: 'The name an external worker gave in its hello; null for the pool\'s own workers' }),
+  name: nullable(Type.String(), { description: 'The name an external worker gave in its hello; null for the pool\'s own workers' }),
   state: stringEnum(['starting', 'ready', 'unresponsive', 'stopping', 'exited']),
   threads: Type.Integer({ minimum: 0 }),
   running: Type.Integer({ minimum: 0 }),
   jobsDone: Type.Integer({ minimum: 0 }),
-  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  startedAt: nullable(Type.String({ format: 'date-time' })),
   restarts: Type.Integer({ minimum: 0 })
 }, { $id: 'Worker', additionalProperties: false })
 
