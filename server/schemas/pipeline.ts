@@ -10,6 +10,7 @@ import {
 } from './limits'
 import { ref } from './ref'
 import { stringEnum } from './string-enum'
+import { nullable } from './nullable'
 
 export const PipelineState = stringEnum(['running', 'succeeded', 'failed', 'cancelled'])
 export type PipelineState = Static<typeof PipelineState>
@@ -27,10 +28,10 @@ export const StepSchema = Type.Object({
   state: stringEnum(['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'], {
     description: '`pending` until all its inputs exist; then its job\'s state'
   }),
-  jobId: Type.Union([Type.String(), Type.Null()], { description: 'The job running the step (in /v1/jobs), once queued' }),
+  jobId: nullable(Type.String(), { description: 'The job running the step (in /v1/jobs), once queued' }),
   outputs: Type.Array(Type.String(), { description: 'Buffers it made; an intermediate is deleted once every step reading it has finished' }),
-  result: Type.Union([anyObject(), Type.Null()], { description: 'Its job\'s result' }),
-  error: Type.Union([JobError, Type.Null()], { description: 'Why it failed; `UPSTREAM_FAILED` when a step it depends on failed' })
+  result: nullable(anyObject(), { description: 'Its job\'s result' }),
+  error: nullable(JobError, { description: 'Why it failed; `UPSTREAM_FAILED` when a step it depends on failed' })
 }, { additionalProperties: false })
 
 export const PipelineSchema = Type.Object({
@@ -42,11 +43,10 @@ export const PipelineSchema = Type.Object({
     description: 'The results, by step: outputs of the steps no other step consumes, and of the steps in `keep`'
   }),
   createdAt: Type.String({ format: 'date-time' }),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  error: Type.Union([
-    Type.Object({ code: Type.String(), message: Type.String(), step: Type.String({ description: 'The step that failed first' }) }, { additionalProperties: false }),
-    Type.Null()
-  ]),
+  finishedAt: nullable(Type.String({ format: 'date-time' })),
+  error: nullable(
+    Type.Object({ code: Type.String(), message: Type.String(), step: Type.String({ description: 'The step that failed first' }) }, { additionalProperties: false })
+  ),
   node: Type.Optional(Type.String({ description: 'Clustered servers only (docs/CLUSTER.md): the node running the pipeline, placed by its input bytes' })),
   bytesPulled: Type.Optional(Type.Integer({ minimum: 0, description: 'Clustered servers only: input bytes copied from other nodes before the pipeline started' }))
 }, { $id: 'Pipeline', additionalProperties: false })

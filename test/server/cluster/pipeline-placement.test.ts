@@ -6,7 +6,7 @@ import type { NodeEntry } from '../../../server/cluster/node-registry'
 import { placeByBytes, placeJob } from '../../../server/cluster/placement'
 
 function node (name: string, over: Partial<NodeEntry> = {}): NodeEntry {
-  return { name, url: `http://${name}`, state: 'up', workers: 2, kinds: ['concat', 'checksum'], memoryInUse: 0, maxMemory: 100, queued: 0, running: 0, maxQueue: 10, lastSeen: new Date().toISOString(), ...over }
+  return { name, url: `http://${name}`, state: 'up', workers: 2, kinds: ['concat', 'checksum'], memoryInUse: 0, maxMemory: 100, queued: 0, running: 0, maxQueue: 10, pulledBytes: 0, servedBytes: 0, lastSeen: new Date().toISOString(), ...over }
 }
 
 test('only nodes serving every kind are candidates, however many bytes another holds', () => {
