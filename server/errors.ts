@@ -53,6 +53,7 @@ export const HTTP_ERROR_CODES = {
   HEADERS_TOO_LARGE: 'The request headers are too large',
   CLUSTER_UNAVAILABLE: 'The cluster\'s Redis cannot be reached: new cluster jobs are refused until it is back (local buffers still work)',
   NODE_UNREACHABLE: 'The node owning the buffer did not answer',
+  BUFFER_LOST: 'The buffer lived on a node that was lost (its memfd died with it), and no node that is up holds a replica',
   INTERNAL_ERROR: 'Internal server error'
 } as const
 
@@ -89,7 +90,7 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES
 /** Every code a REST client can receive in `{"error":{"code","message"}}`. */
 export type ErrorCode = PoolErrorCode | HttpErrorCode
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 411 | 413 | 415 | 416 | 429 | 431 | 500 | 503 | 507
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 410 | 411 | 413 | 415 | 416 | 429 | 431 | 500 | 503 | 507
 
 /** The shape HTTP_STATUS must have: one status for each code, no more, no fewer. */
 export type StatusTable = { readonly [C in ErrorCode]: ErrorStatus }
@@ -133,6 +134,7 @@ export const HTTP_STATUS = {
   HEADERS_TOO_LARGE: 431,
   CLUSTER_UNAVAILABLE: 503,
   NODE_UNREACHABLE: 503,
+  BUFFER_LOST: 410,
   INTERNAL_ERROR: 500
 } as const satisfies StatusTable
 
