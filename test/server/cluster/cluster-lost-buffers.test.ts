@@ -2,7 +2,7 @@
 // free loopback port and nodes as separate server processes. A buffer is found through its
 // directory entry (only its owner is asked), a SIGKILLed node's buffers answer 410 BUFFER_LOST
 // naming it (a replica elsewhere still serves), a node started again under the same name drops
-// the entries of its earlier life, DELETE removes an entry, a buffer made while Redis was away is
+// the entries of its earlier life, an owner that does not answer is 503, DELETE removes an entry, a buffer made while Redis was away is
 // entered once it is back, and every node's descriptors return to their baseline.
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
@@ -96,6 +96,7 @@ let onlyOnA = ''
 let replicated = ''
 const replicatedBytes = crypto.randomBytes(3000)
 let replicaOutput = ''
+let leftOnD = ''
 
 test('a buffer made on A is entered in the directory as A\'s, and B finds it by asking A alone (a stopped C is never asked)', { skip, timeout: 60_000 }, async () => {
   const bytes = crypto.randomBytes(10_000)
@@ -126,6 +127,21 @@ test('a buffer made on A is entered in the directory as A\'s, and B finds it by 
   assert.equal(missing.status, 404)
   assert.equal(missing.body.error.code, 'NOT_FOUND')
   await clusterUntil(b, (nodes) => nodes.every((n) => n.state === 'up'))
+})
+
+test('an owner that is up but does not answer: 503 NODE_UNREACHABLE naming it, not 404', { skip, timeout: 60_000 }, async () => {
+  process.kill(a.pid, 'SIGSTOP')
+  let info: { status: number, body: Json }
+  try {
+    info = await call(b, 'GET', `/v1/buffers/${onlyOnA}`)
+  } finally {
+    process.kill(a.pid, 'SIGCONT')
+  }
+  assert.equal(info.status, 503, JSON.stringify(info.body))
+  assert.equal(info.body.error.code, 'NODE_UNREACHABLE')
+  assert.match(info.body.error.message, new RegExp(`^Buffer ${onlyOnA} is on node a \\(${a.url}\\), which did not answer`))
+  await clusterUntil(b, (nodes) => nodes.every((n) => n.state === 'up'))
+  assert.equal((await call(b, 'GET', `/v1/buffers/${onlyOnA}`)).status, 200)
 })
 
 test('a replica pulled to C is not entered as C\'s, and GET /v1/cluster counts the buffers each node owns', { skip, timeout: 60_000 }, async () => {
@@ -237,12 +253,29 @@ test('Redis stopped while B makes a buffer: B keeps serving it; Redis back (empt
   await until('the entry gone', async () => await owner(during), (v) => v === null)
 })
 
-test('every node\'s buffers, memfds and descriptors are back at their baseline; the directory is empty', { skip, timeout: 60_000 }, async () => {
+test('a node stopped cleanly (SIGTERM): its buffer answers 410 BUFFER_LOST, "which left the cluster"', { skip, timeout: 60_000 }, async () => {
+  const d = await startNode('d', redis.url, ['--node-lost-after', LOST_AFTER])
+  try {
+    await clusterUntil(b, (nodes) => nodes.some((n) => n.name === 'd' && n.state === 'up'))
+    leftOnD = await upload(d, crypto.randomBytes(100))
+    await until('the entry', async () => await owner(leftOnD), (v) => v === 'd')
+    await d.stop()
+    await clusterUntil(b, (nodes) => nodes.some((n) => n.name === 'd' && n.state === 'lost'))
+    const info = await call(b, 'GET', `/v1/buffers/${leftOnD}`)
+    assert.equal(info.status, 410, JSON.stringify(info.body))
+    assert.equal(info.body.error.message, `Buffer ${leftOnD} lived on node d, which left the cluster`)
+  } finally {
+    await d.stop('SIGKILL')
+  }
+})
+
+test('every node\'s buffers, memfds and descriptors are back at their baseline; the directory holds only what died with D', { skip, timeout: 60_000 }, async () => {
   for (const node of [a, b, c]) {
     const base = baseline.get(node) as { fds: number, memfds: number }
     assert.deepEqual((await call(node, 'GET', '/v1/buffers')).body.buffers, [], `${node.name} still holds buffers`)
     assert.equal(await settledCount(() => memfdDescriptors(node.pid).length, base.memfds, 5000), base.memfds, `${node.name}: memfds`)
     assert.equal(await settledCount(() => countFds(node.pid), base.fds, 15_000), base.fds, `${node.name}: descriptors`)
   }
-  assert.deepEqual(await client.hgetall(OWNER_KEY), {})
+  // Only the entry of D, which left and never came back: it says what died with it.
+  assert.deepEqual(await client.hgetall(OWNER_KEY), { [leftOnD]: 'd' })
 })
