@@ -15,6 +15,15 @@ import type { BufferStore } from '../pool/buffer-store'
 
 type Change = { op: 'add' | 'remove', id: string }
 
+/** Ids per command in a resync: a store may hold hundreds of thousands, too many for one call's arguments. */
+const IDS_PER_COMMAND = 1000
+
+function chunks (ids: string[]): string[][] {
+  const out: string[][] = []
+  for (let i = 0; i < ids.length; i += IDS_PER_COMMAND) out.push(ids.slice(i, i + IDS_PER_COMMAND))
+  return out
+}
+
 export class BufferDirectory {
   readonly #redis: Redis
   readonly #store: BufferStore
@@ -120,10 +129,10 @@ export class BufferDirectory {
       const keep = new Set(own)
       const gone = listed.filter((id) => !keep.has(id))
       const multi = this.#redis.multi().del(key)
-      if (gone.length > 0) multi.hdel(this.#ownerKey, ...gone)
-      if (own.length > 0) {
-        multi.sadd(key, ...own)
-        multi.hset(this.#ownerKey, Object.fromEntries(own.map((id) => [id, this.#self])))
+      for (const part of chunks(gone)) multi.hdel(this.#ownerKey, ...part)
+      for (const part of chunks(own)) {
+        multi.sadd(key, ...part)
+        multi.hset(this.#ownerKey, Object.fromEntries(part.map((id) => [id, this.#self])))
       }
       const answers = await multi.exec()
       if (answers === null || answers.some(([err]) => err !== null)) this.#stale = true

@@ -218,7 +218,7 @@ test('A started again under the same name drops the entries of its earlier life:
   assert.equal((await call(b, 'GET', `/v1/buffers/${replicated}`)).status, 404)
 })
 
-test('DELETE removes the directory entry (and the id from its node\'s set)', { skip, timeout: 60_000 }, async () => {
+test('DELETE and expiry remove the directory entry (and the id from its node\'s set)', { skip, timeout: 60_000 }, async () => {
   const id = await upload(b, crypto.randomBytes(500))
   await until('the entry', async () => await owner(id), (v) => v === 'b')
   assert.ok(await client.sismember(setKey('b'), id))
@@ -226,6 +226,12 @@ test('DELETE removes the directory entry (and the id from its node\'s set)', { s
   await until('the entry gone', async () => await owner(id), (v) => v === null)
   assert.equal(await client.sismember(setKey('b'), id), 0)
   assert.equal((await call(c, 'GET', `/v1/buffers/${id}`)).status, 404)
+  // A buffer that expires leaves the directory the same way.
+  const expiring = await call(b, 'POST', '/v1/buffers?ttlMs=1000', crypto.randomBytes(100))
+  assert.equal(expiring.status, 201)
+  await until('the expiring buffer\'s entry', async () => await owner(expiring.body.id), (v) => v === 'b')
+  await until('the expired buffer\'s entry gone', async () => await owner(expiring.body.id), (v) => v === null)
+  assert.equal((await call(b, 'GET', `/v1/buffers/${expiring.body.id as string}`)).status, 404)
   // The output of the job that made C's replica: its owner is C.
   assert.equal((await call(c, 'DELETE', `/v1/buffers/${replicaOutput}`)).status, 204)
   await until('the output\'s entry gone', async () => await owner(replicaOutput), (v) => v === null)

@@ -218,6 +218,7 @@ test('a killed node: its queued job with a replica elsewhere runs there, one who
     const lostV = await call(c, 'GET', `/v1/jobs/${onV.body.id}?wait=20000`)
     assert.equal(lostV.body.state, 'failed')
     assert.equal(lostV.body.error.code, 'INPUT_LOST')
+    assert.match(lostV.body.error.message, new RegExp(`^Buffer ${idV} lived on node d, lost since .*; node d was lost before the job ran$`))
     for (const id of holds) {
       const held = await call(b, 'GET', `/v1/jobs/${id}?wait=20000`)
       assert.equal(held.body.state, 'failed')
