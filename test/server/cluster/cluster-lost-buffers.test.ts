@@ -197,6 +197,15 @@ test('SIGKILL A: on B its buffer answers 410 BUFFER_LOST naming A (JSON and cont
   assert.equal(fromReplica.body.node, 'c')
   assert.equal(fromReplica.body.result.digest, crypto.createHash('sha256').update(replicatedBytes).digest('hex'))
   assert.deepEqual(fromReplica.body.outputs, [])
+  // A job placed away from the replica pulls from it (digest and bytes answered by C's copy).
+  const bigOnB = crypto.randomBytes(40_000)
+  const idBig = await upload(b, bigOnB)
+  const pulled = await call(c, 'POST', '/v1/jobs?wait=20000', { kind: 'concat', inputs: [idBig, replicated] })
+  assert.equal(pulled.body.state, 'succeeded', JSON.stringify(pulled.body))
+  assert.equal(pulled.body.node, 'b')
+  assert.equal(pulled.body.bytesPulled, replicatedBytes.length)
+  assert.ok((await content(b, pulled.body.outputs[0])).bytes.equals(Buffer.concat([bigOnB, replicatedBytes])))
+  for (const id of [idBig, pulled.body.outputs[0], replicated]) assert.equal((await call(b, 'DELETE', `/v1/buffers/${id as string}`)).status, 204, `delete ${id as string} on B`)
 })
 
 test('A started again under the same name drops the entries of its earlier life: its old buffer is 404, not 410', { skip, timeout: 60_000 }, async () => {
