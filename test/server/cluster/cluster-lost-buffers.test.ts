@@ -1,9 +1,11 @@
 // The buffer directory (server/cluster/buffer-directory.ts) on a real cluster: redis-server on a
 // free loopback port and nodes as separate server processes. A buffer is found through its
 // directory entry (only its owner is asked), a SIGKILLed node's buffers answer 410 BUFFER_LOST
-// naming it (a replica elsewhere still serves), a node started again under the same name drops
-// the entries of its earlier life, an owner that does not answer is 503, DELETE removes an entry, a buffer made while Redis was away is
-// entered once it is back, and every node's descriptors return to their baseline.
+// naming it (a replica elsewhere still serves, and can be pulled from), a node started again
+// under the same name drops the entries of its earlier life, an owner that does not answer is
+// 503, DELETE and expiry remove an entry, changes made while Redis was away (emptied, or keeping
+// its data while it refused the node) are repaired by the resync, and every node's descriptors
+// return to their baseline.
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { after, before, test } from 'node:test'
@@ -266,6 +268,38 @@ test('Redis stopped while B makes a buffer: B keeps serving it; Redis back (empt
   assert.ok(read.bytes.equals(bytes))
   assert.equal((await call(b, 'DELETE', `/v1/buffers/${during}`)).status, 204)
   await until('the entry gone', async () => await owner(during), (v) => v === null)
+})
+
+test('Redis refusing B (a password set, its connections cut) while a buffer is deleted and another made: the data kept, B\'s resync drops the one and enters the other', { skip, timeout: 90_000 }, async () => {
+  const gone = await upload(b, crypto.randomBytes(300))
+  await until('the entry', async () => await owner(gone), (v) => v === 'b')
+  await client.config('SET', 'requirepass', 'shut-out')
+  await client.call('CLIENT', 'KILL', 'TYPE', 'normal')
+  client.disconnect()
+  const admin = new Redis(redis.url, { password: 'shut-out', maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  admin.on('error', () => {})
+  let made = ''
+  try {
+    await until('B shut out', async () => (await call(b, 'GET', '/v1/cluster')).status, (s) => s === 503)
+    assert.equal((await call(b, 'DELETE', `/v1/buffers/${gone}`)).status, 204)
+    made = await upload(b, crypto.randomBytes(400))
+    // Redis kept B's old entry: nothing told it of the deletion.
+    assert.equal(await admin.hget(OWNER_KEY, gone), 'b')
+    assert.equal(await admin.hget(OWNER_KEY, made), null)
+  } finally {
+    await admin.config('SET', 'requirepass', '')
+    admin.disconnect()
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+    client.on('error', () => {})
+  }
+  await until('the resync', async () => await client.smembers(setKey('b')), (v) => v.length === 1 && v[0] === made)
+  assert.equal(await owner(gone), null)
+  assert.equal(await owner(made), 'b')
+  await clusterUntil(c, (nodes) => ['a', 'b', 'c'].every((n) => nodes.some((x) => x.name === n && x.state === 'up')))
+  assert.equal((await call(c, 'GET', `/v1/buffers/${gone}`)).status, 404)
+  assert.equal((await call(c, 'GET', `/v1/buffers/${made}`)).body.node, 'b')
+  assert.equal((await call(b, 'DELETE', `/v1/buffers/${made}`)).status, 204)
+  await until('the entry gone', async () => await owner(made), (v) => v === null)
 })
 
 test('a node stopped cleanly (SIGTERM): its buffer answers 410 BUFFER_LOST, "which left the cluster"', { skip, timeout: 60_000 }, async () => {
