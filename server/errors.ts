@@ -55,6 +55,7 @@ export const HTTP_ERROR_CODES = {
   NODE_UNREACHABLE: 'The node owning the buffer did not answer',
   PULL_FAILED: 'A pipeline\'s input could not be copied from the node owning it (unreachable, or its sha256 did not match); nothing was started',
   INPUT_LOST: 'A pipeline\'s input was gone from its node by the time it was copied; nothing was started',
+  BUFFER_LOST: 'The buffer lived on a node that was lost (its memfd died with it), and no node that is up holds a replica',
   INTERNAL_ERROR: 'Internal server error'
 } as const
 
@@ -91,7 +92,7 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES
 /** Every code a REST client can receive in `{"error":{"code","message"}}`. */
 export type ErrorCode = PoolErrorCode | HttpErrorCode
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 411 | 413 | 415 | 416 | 429 | 431 | 500 | 503 | 507
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 410 | 411 | 413 | 415 | 416 | 429 | 431 | 500 | 503 | 507
 
 /** The shape HTTP_STATUS must have: one status for each code, no more, no fewer. */
 export type StatusTable = { readonly [C in ErrorCode]: ErrorStatus }
@@ -137,6 +138,7 @@ export const HTTP_STATUS = {
   NODE_UNREACHABLE: 503,
   PULL_FAILED: 503,
   INPUT_LOST: 404,
+  BUFFER_LOST: 410,
   INTERNAL_ERROR: 500
 } as const satisfies StatusTable
 

@@ -10,7 +10,7 @@ import { newId } from '../pool/ids'
 import type { Pool } from '../pool/pool'
 import { PoolError } from '../pool/pool-error'
 import type { JobInfo, JobSpec } from '../pool/types'
-import type { BufferLocator } from './buffer-locator'
+import { lostMessage, type BufferLocator } from './buffer-locator'
 import { type ClusterJobData, failedJob, finishedJob, pendingJob } from './cluster-job'
 import { PullError, type InputPuller } from './input-puller'
 import type { NodeEntry, NodeRegistry } from './node-registry'
@@ -98,6 +98,8 @@ export class ClusterJobs {
 
   async #locateInputs (ids: string[], nodes: NodeEntry[]): Promise<PlacedInput[]> {
     return await Promise.all(ids.map(async (id) => {
+      // A lost input refuses the job at once (410 BUFFER_LOST, as GET /v1/buffers/:id answers):
+      // queuing it only to fail INPUT_LOST would report later what is already known.
       const found = await this.#deps.locator.locate(id, nodes)
       if (found === null) throw new PoolError('NOT_FOUND', `No node that is up has a buffer ${id}`)
       if (!found.info.sealed) throw new PoolError('BUFFER_NOT_SEALED', `Buffer ${id} (on node ${found.node}) is not sealed; seal it first`)
@@ -118,10 +120,16 @@ export class ClusterJobs {
   /** Re-places a job whose node was lost (failover.ts). */
   async replace (data: ClusterJobData, from: string, nodes: NodeEntry[]): Promise<JobInfo> {
     const inputs: PlacedInput[] = []
+    // `from` is lost in `nodes`: the directory then names it as the owner of its buffers, and only
+    // a replica on a node that is up keeps such an input alive.
+    const view = nodes.map((n) => n.name === from && n.state === 'up' ? { ...n, state: 'lost' as const } : n)
     for (const input of data.inputs) {
-      const found = await this.#deps.locator.locate(input.id, nodes.filter((n) => n.name !== from))
-      if (found === null) return await this.finish(data, from, 'INPUT_LOST', `Input ${input.id} lived on node ${from}, which was lost; no other node has it`)
-      inputs.push({ id: input.id, node: found.node, size: found.info.size })
+      const where = await this.#deps.locator.find(input.id, view)
+      if (where.state !== 'found') {
+        const why = where.state === 'lost' ? lostMessage(input.id, where) : where.state === 'unreachable' ? `Buffer ${input.id} is on node ${where.node}, which does not answer` : `Buffer ${input.id} is on no node that is up`
+        return await this.finish(data, from, 'INPUT_LOST', `${why}; node ${from} was lost before the job ran`)
+      }
+      inputs.push({ id: input.id, node: where.at.node, size: where.at.info.size })
     }
     const node = placeJob(nodes.filter((n) => n.name !== from), data.spec.kind, inputs)
     if (node === null) return await this.finish(data, from, 'NODE_LOST', `Node ${from} was lost and no other node serving ${data.spec.kind} has room`)
@@ -260,10 +268,16 @@ export class ClusterJobs {
           continue
         }
         nodes ??= await this.#deps.registry.list()
-        const owner = nodes.find((n) => n.name === input.node && n.state === 'up') ??
-          (await this.#deps.locator.locate(input.id, nodes))
-        if (owner === null) throw new PullError('INPUT_LOST', `Input ${input.id} is on no node that is up`)
-        const from = 'info' in owner ? { name: owner.node, url: owner.url } : { name: owner.name, url: owner.url }
+        const placed = nodes.find((n) => n.name === input.node && n.state === 'up')
+        let from: { name: string, url: string }
+        if (placed !== undefined) {
+          from = { name: placed.name, url: placed.url }
+        } else {
+          const where = await this.#deps.locator.find(input.id, nodes)
+          if (where.state === 'lost') throw new PullError('INPUT_LOST', lostMessage(input.id, where))
+          if (where.state !== 'found') throw new PullError('INPUT_LOST', `Input ${input.id} is on no node that is up`)
+          from = { name: where.at.node, url: where.at.url }
+        }
         const pulled = await puller.pull(from, input.id)
         bytesPulled += pulled.pulled
         local.push(pulled.local)

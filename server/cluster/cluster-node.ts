@@ -8,6 +8,7 @@ import { ApiError } from '../errors'
 import type { Pool } from '../pool/pool'
 import type { JobInfo } from '../pool/types'
 import { BufferDigests } from './buffer-digest'
+import { BufferDirectory } from './buffer-directory'
 import { BufferLocator } from './buffer-locator'
 import { ClusterEvents } from './cluster-events'
 import { ClusterJobs } from './cluster-jobs'
@@ -44,6 +45,7 @@ export class ClusterNode {
   #pipelines: ClusterPipelines | null = null
   #failover: Failover | null = null
   #peers: PeerClient | null = null
+  #directory: BufferDirectory | null = null
   readonly digests: BufferDigests
   /** Bytes of buffer content sent to each peer (its pulls and proxied reads). */
   readonly servedTo = new Map<string, number>()
@@ -106,6 +108,9 @@ export class ClusterNode {
     this.#redis.on('ready', () => {
       wasReady = true
       this.#log.info({ component: 'cluster', node: this.#name }, 'connected to the cluster\'s Redis')
+      // First connection: drops what an earlier process of this name left; later ones: writes what
+      // was missed while Redis was away (buffer-directory.ts).
+      void this.#directory?.resync()
       void this.#beat()
     })
     this.#workerRedis.on('error', () => {})
@@ -114,7 +119,9 @@ export class ClusterNode {
     this.#peers = new PeerClient(this.#name, this.#options.token)
     this.#puller = new InputPuller(this.#pool.store, this.#peers)
     const replicas = this.#puller.replicas
-    this.#locator = new BufferLocator(this.#pool.store, this.#peers, self, (id) => replicas.info(id))
+    const directory = new BufferDirectory(this.#redis, this.#pool.store, this.prefix, this.#name, (local) => replicas.isReplica(local))
+    this.#directory = directory
+    this.#locator = new BufferLocator(this.#pool.store, this.#peers, self, (id) => replicas.info(id), async (id) => await directory.owner(id))
     this.#jobs = new ClusterJobs({
       pool: this.#pool,
       redis: this.#redis,
@@ -175,6 +182,7 @@ export class ClusterNode {
       kinds: this.#pool.kinds().map((k) => k.name),
       memoryInUse: stats.bytesInUse,
       maxMemory: stats.quotaBytes,
+      buffers: this.#pool.store.count - this.#need(this.#puller).replicas.held,
       queued: stats.queueDepth + waiting,
       running: stats.running,
       maxQueue: stats.maxQueue,
@@ -188,6 +196,7 @@ export class ClusterNode {
     this.#beating = true
     try {
       await this.#need(this.#registry).beat(await this.#report())
+      if (this.#need(this.#directory).stale) await this.#need(this.#directory).resync()
       const nodes = await this.#need(this.#registry).list()
       this.events.observe(nodes)
       const moved = await this.#need(this.#failover).sweep(nodes)
@@ -220,6 +229,7 @@ export class ClusterNode {
       try { await this.#need(this.#registry).leave(await this.#report()) } catch { /* as above */ }
     }
     if (this.#onDeleted !== null) this.#pool.store.off('buffer.deleted', this.#onDeleted)
+    this.#directory?.close()
     this.#redis.disconnect()
     this.#workerRedis?.disconnect()
     this.#subscriber?.disconnect()

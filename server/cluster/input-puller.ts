@@ -79,6 +79,7 @@ export class InputPuller {
       throw new PullError('PULL_FAILED', `Node ${owner.name} (${owner.url}) did not answer for ${id}: ${(err as Error).message}`)
     }
     const local = this.#create(digest.size, id)
+    this.replicas.pulling(local)
     try {
       const hash = crypto.createHash('sha256')
       for (let at = 0; at < digest.size; at += PULL_CHUNK_BYTES) {
@@ -104,6 +105,7 @@ export class InputPuller {
       this.#store.seal(local)
     } catch (err) {
       this.#store.delete(local)
+      this.replicas.pullFailed(local)
       if (err instanceof PullError || err instanceof PoolError) throw err
       throw new PullError('PULL_FAILED', `Pulling ${id} from node ${owner.name} failed: ${(err as Error).message}`)
     }

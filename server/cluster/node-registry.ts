@@ -12,6 +12,8 @@ export interface NodeReport {
   kinds: string[]
   memoryInUse: number
   maxMemory: number
+  /** Buffers it owns (replicas not counted), as in the buffer directory. */
+  buffers?: number
   /** Jobs in its local pool's queue plus running, and its queue's bound: placement's load figures. */
   queued: number
   running: number

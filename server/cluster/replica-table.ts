@@ -13,6 +13,8 @@ export class ReplicaTable {
    * after the pull, so eviction passes them over until the pipeline ends.
    */
   readonly #pins = new Map<string, number>()
+  /** Local ids of replicas still being pulled (created in the store, not yet in the table). */
+  readonly #pulling = new Set<string>()
 
   constructor (store: BufferStore) {
     this.#store = store
@@ -36,6 +38,22 @@ export class ReplicaTable {
 
   add (original: string, local: string): void {
     this.#local.set(original, local)
+    this.#pulling.delete(local)
+  }
+
+  /**
+   * Says a buffer just created is a replica being pulled, before it is complete: the directory
+   * (buffer-directory.ts) must not list it as this node's own. `pullFailed` when the pull failed and
+   * the buffer is deleted (after the deletion, so that it too is known as a replica's).
+   */
+  pulling (local: string): void { this.#pulling.add(local) }
+  pullFailed (local: string): void { this.#pulling.delete(local) }
+
+  /** Replicas held here (and being pulled): the store's count minus this is what the node owns. */
+  get held (): number {
+    let live = this.#pulling.size
+    for (const local of this.#local.values()) if (this.#store.has(local)) live++
+    return live
   }
 
   /** Frees the least recently used replica; false when there is none. */
@@ -70,6 +88,7 @@ export class ReplicaTable {
 
   /** True when `local` is the local id of some replica (its deletion is no news to other nodes). */
   isReplica (local: string): boolean {
+    if (this.#pulling.has(local)) return true
     for (const id of this.#local.values()) if (id === local) return true
     return false
   }

@@ -93,15 +93,23 @@ const bufferContentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           content: BYTES
         },
         304: { description: 'Not modified: the sealed buffer\'s ETag matched If-None-Match', type: 'null' },
-        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE')
+        ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_LOST', 'RANGE_NOT_SATISFIABLE', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE')
       }
     }
   }, async (request, reply) => {
-    // Clustered: a buffer held by another node streams from it (docs/CLUSTER.md).
-    if (app.cluster !== null && !request.fromPeer && !store.has(request.params.id)) return await proxyContent(app.cluster, request.params.id, request, reply)
-    const lease = store.acquire(request.params.id)
+    // Clustered: a buffer held by another node streams from it; one this node holds a replica of
+    // streams from the replica (a lost owner's buffer lives on in it; docs/CLUSTER.md).
+    const { id } = request.params
+    let local = id
+    if (app.cluster !== null && !store.has(id)) {
+      const replica = app.cluster.started ? app.cluster.puller.replicas.lookup(id) : null
+      if (replica !== null) local = replica
+      else if (!request.fromPeer) return await proxyContent(app.cluster, id, request, reply)
+    }
+    const lease = store.acquire(local)
     const size = lease.info.size
-    const etag = lease.info.sealed ? sealedEtag(lease.info.id) : null
+    // The requested id, not the replica's local one: the same bytes have the same validator everywhere.
+    const etag = lease.info.sealed ? sealedEtag(id) : null
     if (etag !== null) void reply.header('etag', etag)
     if (etag !== null && etagListMatches(request.headers['if-none-match'], etag)) {
       lease.release()

@@ -88,9 +88,10 @@ const bufferRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: TAGS,
       summary: 'One buffer, with the processes holding it',
-      description: 'Clustered (docs/CLUSTER.md): a buffer another node holds is answered from that node, with its `node`.',
+      description: 'Clustered (docs/CLUSTER.md): a buffer another node holds is answered from that node, with its `node`. ' +
+        'One whose node was lost is 410 BUFFER_LOST, unless a node that is up holds a replica of it (then the replica answers).',
       params: BufferIdParams,
-      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'CLUSTER_UNAVAILABLE') }
+      response: { 200: ref(BufferSchema, { description: 'The buffer' }), ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_LOST', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE') }
     }
   }, async (request, reply) => {
     const cluster = app.cluster

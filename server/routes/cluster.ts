@@ -26,11 +26,18 @@ const clusterRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: TAGS,
       summary: 'The sha256 of a sealed buffer held here',
-      description: 'Asked by a node pulling the buffer, to check its copy. Computed once per buffer.',
+      description: 'Asked by a node pulling the buffer, to check its copy. Computed once per buffer. ' +
+        'A replica held here answers for its original (a lost node\'s buffer can still be pulled from a copy).',
       params: DigestParams,
       response: { 200: BufferDigestSchema, ...errorResponses('VALIDATION_ERROR', 'UNAUTHORIZED', 'NOT_FOUND') }
     }
-  }, async (request) => await (app.cluster?.digests ?? app.localDigests).sha256(request.params.id))
+  }, async (request) => {
+    const { id } = request.params
+    const cluster = app.cluster
+    const replica = cluster !== null && cluster.started && !app.pool.store.has(id) ? cluster.puller.replicas.lookup(id) : null
+    if (cluster === null || replica === null) return await (cluster?.digests ?? app.localDigests).sha256(id)
+    return { ...await cluster.digests.sha256(replica), id }
+  })
 }
 
 export default clusterRoutes

@@ -49,7 +49,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: ref(JobSchema, { description: 'The job ended within `wait`' }),
         202: ref(JobSchema, { description: 'The job is queued or running; poll GET /v1/jobs/{id}' }),
         ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS', 'UNAUTHORIZED',
-          'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED', 'NOT_READY', 'RESOURCE_EXHAUSTED', 'CLUSTER_UNAVAILABLE')
+          'NOT_FOUND', 'BUFFER_LOST', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'POOL_CLOSED', 'NOT_READY', 'RESOURCE_EXHAUSTED', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE')
       }
     }
   }, async (request, reply) => {

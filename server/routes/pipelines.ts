@@ -64,7 +64,7 @@ const pipelineRoutes: FastifyPluginAsyncTypebox = async (app) => {
         201: ref(PipelineSchema, { description: 'The pipeline is running; poll GET /v1/pipelines/{id}' }),
         ...errorResponses('FORBIDDEN_ORIGIN', 'VALIDATION_ERROR', 'BAD_JSON', 'INVALID_PIPELINE', 'UNKNOWN_KIND', 'INVALID_PARAMS', 'INVALID_INPUTS',
           'UNAUTHORIZED', 'NOT_FOUND', 'BUFFER_NOT_SEALED', 'UNSUPPORTED_MEDIA_TYPE', 'POOL_CLOSED', 'NOT_READY',
-          'QUEUE_FULL', 'QUOTA_EXCEEDED', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE', 'PULL_FAILED', 'INPUT_LOST')
+          'QUEUE_FULL', 'QUOTA_EXCEEDED', 'CLUSTER_UNAVAILABLE', 'NODE_UNREACHABLE', 'PULL_FAILED', 'INPUT_LOST', 'BUFFER_LOST')
       }
     }
   }, async (request, reply) => {

@@ -12,6 +12,7 @@ export const ClusterNodeSchema = Type.Object({
   kinds: Type.Array(Type.String(), { description: 'The kinds its workers serve' }),
   memoryInUse: Type.Integer({ minimum: 0, description: 'Bytes of buffers it holds (replicas included)' }),
   maxMemory: Type.Integer({ minimum: 0, description: 'Its memory quota (--max-memory)' }),
+  buffers: Type.Optional(Type.Integer({ minimum: 0, description: 'Buffers it owns (replicas of other nodes\' not counted); a lost node\'s last figure: those buffers died with it' })),
   queued: Type.Integer({ minimum: 0, description: 'Jobs waiting for it: in its BullMQ queue and its pool\'s queue' }),
   running: Type.Integer({ minimum: 0 }),
   maxQueue: Type.Integer({ minimum: 0 }),

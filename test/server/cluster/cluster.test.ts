@@ -218,15 +218,17 @@ test('a killed node: its queued job with a replica elsewhere runs there, one who
     const lostV = await call(c, 'GET', `/v1/jobs/${onV.body.id}?wait=20000`)
     assert.equal(lostV.body.state, 'failed')
     assert.equal(lostV.body.error.code, 'INPUT_LOST')
+    assert.match(lostV.body.error.message, new RegExp(`^Buffer ${idV} lived on node d, lost since .*; node d was lost before the job ran$`))
     for (const id of holds) {
       const held = await call(b, 'GET', `/v1/jobs/${id}?wait=20000`)
       assert.equal(held.body.state, 'failed')
       assert.equal(held.body.error.code, 'NODE_LOST')
     }
-    // V is gone with D: a new job on it is refused, not queued; Z still runs from its replica.
+    // V is gone with D: a new job on it is refused, not queued (the directory says it died with D); Z still runs from its replica.
     const refused = await call(a, 'POST', '/v1/jobs', { kind: 'checksum', inputs: [idV] })
-    assert.equal(refused.status, 404)
-    assert.equal(refused.body.error.code, 'NOT_FOUND')
+    assert.equal(refused.status, 410)
+    assert.equal(refused.body.error.code, 'BUFFER_LOST')
+    assert.match(refused.body.error.message, new RegExp(`${idV} lived on node d, lost since `))
     const fromReplica = await call(a, 'POST', '/v1/jobs?wait=10000', { kind: 'checksum', inputs: [idZ] })
     assert.equal(fromReplica.body.node, 'b', JSON.stringify(fromReplica.body))
     assert.equal(fromReplica.body.result.digest, sha(z))
