@@ -88,6 +88,8 @@ export class WorkerLink implements DispatchTarget {
   #jobsDone = 0
   #heartbeat: NodeJS.Timeout | null = null
   #lastHeard = Date.now()
+  /** Heartbeat rounds run since the worker was last heard (any message resets it). */
+  #roundsSilent = 0
   #pingSeq = 0
 
   constructor (id: string, transport: LinkTransport, host: LinkHost, options: LinkOptions & { capacity: number }) {
@@ -114,6 +116,7 @@ export class WorkerLink implements DispatchTarget {
   handle (message: WorkerMessage, fds: OwnedFds): void {
     try {
       this.#lastHeard = Date.now()
+      this.#roundsSilent = 0
       if (this.#state === 'closed' || this.#state === 'failed') return
       switch (message.t) {
         case 'hello': return this.#onHello(message)
@@ -405,9 +408,16 @@ export class WorkerLink implements DispatchTarget {
 
   #startHeartbeat (): void {
     this.#lastHeard = Date.now()
+    this.#roundsSilent = 0
+    // The verdict needs the time and the rounds. After this process's own event loop was blocked
+    // (an embedder's long synchronous call: a big copy, a JSON.stringify), the first round sees a
+    // long silence although the worker's pong may be waiting unread in the socket (timers run
+    // before the poll phase): a stall of the server counts as one round, not as the worker's silence.
+    const rounds = Math.ceil(this.#options.heartbeatTimeoutMs / this.#options.heartbeatIntervalMs)
     this.#heartbeat = setInterval(() => {
       const silent = Date.now() - this.#lastHeard
-      if (silent >= this.#options.heartbeatTimeoutMs) {
+      this.#roundsSilent++
+      if (silent >= this.#options.heartbeatTimeoutMs && this.#roundsSilent >= rounds) {
         this.#stopHeartbeat()
         this.#state = 'unresponsive'
         this.#host.log('error', 'worker stopped answering its heartbeat; killing it', { worker: this.id, pid: this.pid, silentMs: silent })

@@ -62,3 +62,30 @@ test('SIGSTOP with no attempts left: WORKER_CRASHED saying the worker stopped an
   await pool.whenReady()
   assert.equal((await pool.submit({ kind: 'echo' })).state, 'succeeded', 'the replacement runs jobs')
 })
+
+test('the host blocking its own event loop past the timeout kills no worker: its pong was only unread', async (t) => {
+  const pool = await startFixturePool()
+  t.after(() => pool.close())
+  const [worker] = pool.workers()
+  const exits: PoolEvent[] = []
+  const onEvent = (e: PoolEvent): void => { if (e.type === 'worker.exited' || (e.type === 'worker.updated' && (e.data as WorkerInfo).state === 'unresponsive')) exits.push(e) }
+  pool.on('event', onEvent)
+  t.after(() => pool.off('event', onEvent))
+  const job = pool.enqueue({ kind: 'echo', params: { delayMs: 100 } })
+  // An embedder's long synchronous call, twice the heartbeat timeout, made from the check phase
+  // (setImmediate): the loop's next phase is its timers, before it reads the worker's socket.
+  await new Promise<void>((resolve) => setImmediate(() => {
+    const until = Date.now() + 1000
+    while (Date.now() < until) { /* the host is busy, the worker is fine */ }
+    resolve()
+  }))
+  const done = await pool.wait(job.id, 10_000)
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error))
+  assert.equal(done.workerPid, worker.pid)
+  // A round trip after the stall: the loop has passed its timers (the heartbeat's verdict) by then.
+  const after = await pool.submit({ kind: 'echo', maxAttempts: 2 })
+  assert.equal(after.state, 'succeeded', JSON.stringify(after.error))
+  assert.deepEqual(exits, [], 'no worker was judged unresponsive or killed')
+  assert.equal(pool.workers()[0].pid, worker.pid)
+  assert.equal(pool.ready, true)
+})
