@@ -1,5 +1,6 @@
 // A cluster node for the tests: the real server (dist/server/main.js) as a process of its own,
 // with its own port, attach and worker sockets (in a folder of its own) and quota.
+import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -51,4 +52,33 @@ export async function startNode (name: string, redisUrl: string, extra: string[]
   child.stdout?.resume()
   child.stderr?.resume()
   return node
+}
+
+/** A parsed JSON reply (cluster tests read deep into it). */
+export interface Json { [key: string]: any }
+
+/**
+ * One request to a node: a Buffer body goes as octet-stream, anything else as JSON. Always
+ * `connection: close`, so that no idle socket of the test stays in a node's descriptor count.
+ */
+export async function call (node: NodeProcess, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: Json, headers: Headers }> {
+  const sent: Record<string, string> = { connection: 'close', ...headers }
+  const init: RequestInit = { method, headers: sent }
+  if (Buffer.isBuffer(body)) {
+    init.body = body
+    sent['content-type'] = 'application/octet-stream'
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body)
+    sent['content-type'] = 'application/json'
+  }
+  const response = await fetch(`${node.url}${url}`, init)
+  const text = await response.text()
+  return { status: response.status, body: text === '' ? {} : JSON.parse(text), headers: response.headers }
+}
+
+/** Creates a sealed buffer of `bytes` on `node` and returns its id. */
+export async function upload (node: NodeProcess, bytes: Buffer): Promise<string> {
+  const r = await call(node, 'POST', '/v1/buffers', bytes)
+  assert.equal(r.status, 201, JSON.stringify(r.body))
+  return r.body.id
 }

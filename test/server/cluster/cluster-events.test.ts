@@ -14,7 +14,7 @@ import addFormats from 'ajv-formats'
 import WebSocket from 'ws'
 import { parse } from 'yaml'
 import { ClusterNodeSchema } from '../../../server/schemas/cluster'
-import { startNode, type NodeProcess } from '../../helpers/cluster-node'
+import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { EventStream, type EventMessage } from '../../helpers/event-stream'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
@@ -23,28 +23,6 @@ const HOLD_KIND = path.join(ROOT, 'test', 'fixtures', 'kinds', 'hold.js')
 const SPEC = path.join(ROOT, 'openapi', 'asyncapi.yaml')
 const LOST_AFTER = '1500'
 const skip = haveRedis() ? false : 'redis-server is not installed (.ci/run installs it)'
-
-interface Json { [key: string]: any }
-
-async function call (node: NodeProcess, method: string, url: string, body?: unknown): Promise<{ status: number, body: Json }> {
-  const init: RequestInit = { method, headers: { connection: 'close' } }
-  if (Buffer.isBuffer(body)) {
-    init.body = body
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/octet-stream'
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const response = await fetch(`${node.url}${url}`, init)
-  const text = await response.text()
-  return { status: response.status, body: text === '' ? {} : JSON.parse(text) }
-}
-
-async function upload (node: NodeProcess, bytes: Buffer): Promise<string> {
-  const r = await call(node, 'POST', '/v1/buffers', bytes)
-  assert.equal(r.status, 201, JSON.stringify(r.body))
-  return r.body.id
-}
 
 async function subscribe (node: NodeProcess, query: string): Promise<EventStream> {
   const socket = new WebSocket(`${node.url.replace(/^http/, 'ws')}/v1/events${query}`)

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { startNode, type NodeProcess } from '../../helpers/cluster-node'
+import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
@@ -18,29 +18,6 @@ const LOST_AFTER = '1500'
 const OWNER_KEY = 'memfd-pool:buffer-owner'
 const setKey = (node: string): string => `memfd-pool:node-buffers:${node}`
 const skip = haveRedis() ? false : 'redis-server is not installed (.ci/run installs it)'
-
-interface Json { [key: string]: any }
-
-async function call (node: NodeProcess, method: string, url: string, body?: unknown): Promise<{ status: number, body: Json }> {
-  // connection: close, so that no idle socket of this test stays in a node's descriptor count.
-  const init: RequestInit = { method, headers: { connection: 'close' } }
-  if (Buffer.isBuffer(body)) {
-    init.body = body
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/octet-stream'
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const response = await fetch(`${node.url}${url}`, init)
-  const text = await response.text()
-  return { status: response.status, body: text === '' ? {} : JSON.parse(text) }
-}
-
-async function upload (node: NodeProcess, bytes: Buffer): Promise<string> {
-  const r = await call(node, 'POST', '/v1/buffers', bytes)
-  assert.equal(r.status, 201, JSON.stringify(r.body))
-  return r.body.id
-}
 
 async function content (node: NodeProcess, id: string): Promise<{ status: number, bytes: Buffer, text: string }> {
   const response = await fetch(`${node.url}/v1/buffers/${id}/content`, { headers: { connection: 'close' } })

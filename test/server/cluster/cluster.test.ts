@@ -7,36 +7,13 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { startNode, type NodeProcess } from '../../helpers/cluster-node'
+import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
 const HOLD_KIND = path.join(__dirname, '..', '..', '..', '..', 'test', 'fixtures', 'kinds', 'hold.js')
 const LOST_AFTER = '1500'
 const skip = haveRedis() ? false : 'redis-server is not installed (.ci/run installs it)'
-
-interface Json { [key: string]: any }
-
-async function call (node: NodeProcess, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: Json, headers: Headers }> {
-  // connection: close, so that no idle socket of this test stays in a node's descriptor count.
-  const init: RequestInit = { method, headers: { connection: 'close', ...headers } }
-  if (Buffer.isBuffer(body)) {
-    init.body = body
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/octet-stream'
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const response = await fetch(`${node.url}${url}`, init)
-  const text = await response.text()
-  return { status: response.status, body: text === '' ? {} : JSON.parse(text), headers: response.headers }
-}
-
-async function upload (node: NodeProcess, bytes: Buffer): Promise<string> {
-  const r = await call(node, 'POST', '/v1/buffers', bytes)
-  assert.equal(r.status, 201, JSON.stringify(r.body))
-  return r.body.id
-}
 
 async function bytesOf (node: NodeProcess, id: string, range?: string): Promise<{ status: number, bytes: Buffer, headers: Headers }> {
   const response = await fetch(`${node.url}/v1/buffers/${id}/content`, { headers: range === undefined ? { connection: 'close' } : { range, connection: 'close' } })
