@@ -20,6 +20,8 @@ import { placeByBytes, type PlacedInput } from './placement'
 
 /** Directory entries live as long as cluster job records: a day after the pipeline ends. */
 const RECORD_TTL_S = 24 * 3600
+/** Step states after which nothing more happens to a step. */
+const FINISHED_STEP: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled'])
 /** A passed-on submit pulls its inputs before it answers: this long for that, on top of its `?wait`. */
 const RELAY_SUBMIT_MS = 120_000
 /** Records of pipelines run here are pruned (of those the pipeline table forgot) past this many. */
@@ -72,6 +74,14 @@ export class ClusterPipelines {
   }
 
   #key (id: string): string { return `${this.#deps.prefix}:pipeline:${id}` }
+  /** The pipeline as its node last wrote it (at its start and at its end): what is left if that node is lost. */
+  #recordKey (id: string): string { return `${this.#deps.prefix}:pipeline-record:${id}` }
+
+  #record (id: string): void {
+    let info: PipelineInfo
+    try { info = this.decorate(this.#deps.pool.pipelines.get(id)) } catch { return }
+    this.#deps.redis.set(this.#recordKey(id), JSON.stringify(info), 'EX', RECORD_TTL_S).catch(() => {})
+  }
 
   #needRedis (): void {
     if (this.#deps.redis.status !== 'ready') throw new ApiError('CLUSTER_UNAVAILABLE')
@@ -177,6 +187,7 @@ export class ClusterPipelines {
       for (const id of local.keys()) puller.replicas.unpin(id)
       // Kept a day after it ends, as job records are (a long pipeline outlives the first TTL).
       this.#deps.redis.set(this.#key(info.id), this.#deps.self().name, 'EX', RECORD_TTL_S).catch(() => {})
+      this.#record(info.id)
     }
     pool.pipelines.wait(info.id, Infinity).then(ended, ended)
     this.#remember(info.id, { bytesPulled, originals: new Map([...local].map(([original, id]) => [id, original])) })
@@ -187,6 +198,7 @@ export class ClusterPipelines {
       try { pool.pipelines.cancel(info.id) } catch { /* ended already */ }
       throw new ApiError('CLUSTER_UNAVAILABLE', `Redis refused the pipeline's directory entry, so it was cancelled: ${message(err)}`)
     }
+    this.#record(info.id)
     return this.decorate(pool.pipelines.get(info.id))
   }
 
@@ -208,8 +220,11 @@ export class ClusterPipelines {
     return { ...info, steps: info.steps.map((step) => ({ ...step, inputs: step.inputs.map(original) })), node, bytesPulled: run.bytesPulled }
   }
 
-  /** The node running a pipeline this node does not hold, from the directory; null: none. */
-  async #owner (id: string): Promise<NodeEntry | null> {
+  /**
+   * The node running a pipeline this node does not hold, from the directory; null: none. A node
+   * that is lost (or no longer registered) comes back as `lost`, with its entry when there is one.
+   */
+  async #owner (id: string): Promise<{ up: NodeEntry } | { lost: string, entry: NodeEntry | undefined } | null> {
     this.#needRedis()
     let name: string | null
     try {
@@ -219,16 +234,44 @@ export class ClusterPipelines {
     }
     if (name === null || name === this.#deps.self().name) return null
     const node = (await this.#nodes()).find((n) => n.name === name)
-    if (node === undefined || node.state !== 'up') {
-      throw new ApiError('NODE_UNREACHABLE', `Pipeline ${id} ran on node ${name}, which is ${node === undefined ? 'not registered' : 'lost'}: its state went with it`)
+    return node !== undefined && node.state === 'up' ? { up: node } : { lost: name, entry: node }
+  }
+
+  /**
+   * A pipeline whose node was lost, as jobs are: ended as its node last recorded it, or, if it was
+   * still running then, `failed` with NODE_LOST on every step not finished (their jobs were that
+   * node's and went with it).
+   */
+  async #lostPipeline (id: string, node: string, entry: NodeEntry | undefined): Promise<PipelineInfo> {
+    let text: string | null
+    try {
+      text = await this.#deps.redis.get(this.#recordKey(id))
+    } catch (err) {
+      throw new ApiError('CLUSTER_UNAVAILABLE', `Redis did not answer: ${message(err)}`)
     }
-    return node
+    if (text === null) throw new ApiError('NODE_UNREACHABLE', `Pipeline ${id} ran on node ${node}, which is lost, and no record of it was kept`)
+    const last = JSON.parse(text) as PipelineInfo
+    if (last.state !== 'running') return last
+    const seen = entry === undefined ? 0 : Date.parse(entry.lastSeen)
+    const lostAt = seen > 0 ? entry!.lastSeen : new Date().toISOString()
+    const why = `Node ${node}, which ran the pipeline, was lost${seen > 0 ? ` (last seen ${lostAt})` : ''}; its unfinished steps went with it`
+    const open = (step: PipelineInfo['steps'][number]): boolean => !FINISHED_STEP.has(step.state)
+    const first = last.steps.find(open) ?? last.steps[0]
+    return {
+      ...last,
+      state: 'failed',
+      finishedAt: lostAt,
+      error: { code: 'NODE_LOST', message: why, step: first.id },
+      steps: last.steps.map((step) => open(step) ? { ...step, state: 'failed', error: { code: 'NODE_LOST', message: why } } : step)
+    }
   }
 
   /** GET of a pipeline held elsewhere, passed on to its node (`?wait` included; `closing` cuts the wait). */
   async get (id: string, waitMs: number, closing: AbortSignal): Promise<Relayed | null> {
-    const owner = await this.#owner(id)
-    if (owner === null) return null
+    const found = await this.#owner(id)
+    if (found === null) return null
+    if ('lost' in found) return { status: 200, body: await this.#lostPipeline(id, found.lost, found.entry) }
+    const owner = found.up
     try {
       return await this.#relayGet(owner, id, waitMs, closing)
     } catch (err) {
@@ -251,8 +294,13 @@ export class ClusterPipelines {
 
   /** Cancel of a pipeline held elsewhere, passed on to its node. */
   async cancel (id: string): Promise<Relayed | null> {
-    const owner = await this.#owner(id)
-    if (owner === null) return null
+    const found = await this.#owner(id)
+    if (found === null) return null
+    if ('lost' in found) {
+      const ended = await this.#lostPipeline(id, found.lost, found.entry)
+      throw new PoolError('PIPELINE_FINISHED', `Pipeline ${id} already ${ended.state}${ended.error?.code === 'NODE_LOST' ? ` (${ended.error.message})` : ''}`)
+    }
+    const owner = found.up
     try {
       return await this.#deps.peers.relay('POST', owner.url, `/v1/pipelines/${encodeURIComponent(id)}/cancel`)
     } catch (err) {
