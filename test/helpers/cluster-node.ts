@@ -82,3 +82,18 @@ export async function upload (node: NodeProcess, bytes: Buffer): Promise<string>
   assert.equal(r.status, 201, JSON.stringify(r.body))
   return r.body.id
 }
+
+/** Polls GET /v1/cluster on `node` until `check` holds on its nodes, within `ms`; returns them. */
+export async function clusterUntil (node: NodeProcess, check: (nodes: Json[]) => boolean, ms = 15_000): Promise<Json[]> {
+  const deadline = Date.now() + ms
+  let last: Json = {}
+  while (Date.now() < deadline) {
+    const r = await call(node, 'GET', '/v1/cluster').catch(() => null)
+    if (r?.status === 200) {
+      last = r.body
+      if (check(r.body.nodes)) return r.body.nodes
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`the cluster never got there: ${JSON.stringify(last)}`)
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
+import { call, clusterUntil, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
@@ -35,11 +35,6 @@ async function until<T> (what: string, read: () => Promise<T>, check: (value: T)
     value = await read()
   }
   return value
-}
-
-async function clusterUntil (node: NodeProcess, check: (nodes: Json[]) => boolean): Promise<Json[]> {
-  const r = await until('GET /v1/cluster', async () => await call(node, 'GET', '/v1/cluster').catch(() => null), (r) => r?.status === 200 && check(r.body.nodes), 15_000)
-  return (r as { body: Json }).body.nodes
 }
 
 const redis = new RedisServer()

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
+import { call, clusterUntil, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
 const HOLD_KIND = path.join(__dirname, '..', '..', '..', '..', 'test', 'fixtures', 'kinds', 'hold.js')
@@ -35,10 +35,9 @@ before(async () => {
     startNode('c', redis.url, ['--node-lost-after', LOST_AFTER, '--kind-file', HOLD_KIND])
   ])
   // Up with their kinds: a node's first heartbeat may come before its workers reported them.
-  await until('both nodes up', async () => {
-    const r = await call(a, 'GET', '/v1/cluster')
-    const up = (name: string, kind: string): boolean => r.body.nodes.some((x: Json) => x.name === name && x.state === 'up' && x.kinds.includes(kind))
-    return r.status === 200 && up('a', 'checksum') && up('c', 'checksum') && up('c', 'hold')
+  await clusterUntil(a, (nodes) => {
+    const up = (name: string, kind: string): boolean => nodes.some((x) => x.name === name && x.state === 'up' && x.kinds.includes(kind))
+    return up('a', 'checksum') && up('c', 'checksum') && up('c', 'hold')
   })
 })
 
@@ -67,10 +66,7 @@ test('a lost node\'s pipelines: an ended one reads as it ended, a running one fa
   await until('the hold step runs', async () => step((await call(a, 'GET', `/v1/pipelines/${running}`)).body, 'h')?.state === 'running')
 
   await c.stop('SIGKILL')
-  await until('A sees C lost', async () => {
-    const r = await call(a, 'GET', '/v1/cluster')
-    return r.status === 200 && r.body.nodes.some((x: Json) => x.name === 'c' && x.state === 'lost')
-  })
+  await clusterUntil(a, (nodes) => nodes.some((x) => x.name === 'c' && x.state === 'lost'))
 
   const ended = await call(a, 'GET', `/v1/pipelines/${done.body.id}`)
   assert.equal(ended.status, 200, JSON.stringify(ended.body))

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
+import { call, clusterUntil, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
@@ -22,20 +22,6 @@ async function bytesOf (node: NodeProcess, id: string): Promise<Buffer> {
   const response = await fetch(`${node.url}/v1/buffers/${id}/content`, { headers: { connection: 'close' } })
   assert.equal(response.status, 200, `content of ${id}`)
   return Buffer.from(await response.arrayBuffer())
-}
-
-async function clusterUntil (node: NodeProcess, check: (nodes: Json[]) => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  let last: Json = {}
-  while (Date.now() < deadline) {
-    const r = await call(node, 'GET', '/v1/cluster').catch(() => null)
-    if (r?.status === 200) {
-      last = r.body
-      if (check(r.body.nodes)) return
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`the cluster never got there: ${JSON.stringify(last)}`)
 }
 
 const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex')

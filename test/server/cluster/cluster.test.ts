@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
+import { call, clusterUntil, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { countFds, idleFds, memfdDescriptors, settledCount } from '../../helpers/proc'
 import { haveRedis, RedisServer } from '../../helpers/redis'
 
@@ -18,21 +18,6 @@ const skip = haveRedis() ? false : 'redis-server is not installed (.ci/run insta
 async function bytesOf (node: NodeProcess, id: string, range?: string): Promise<{ status: number, bytes: Buffer, headers: Headers }> {
   const response = await fetch(`${node.url}/v1/buffers/${id}/content`, { headers: range === undefined ? { connection: 'close' } : { range, connection: 'close' } })
   return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), headers: response.headers }
-}
-
-/** Polls GET /v1/cluster on `node` until `check` holds, within `ms`. */
-async function clusterUntil (node: NodeProcess, check: (nodes: Json[]) => boolean, ms = 15_000): Promise<Json[]> {
-  const deadline = Date.now() + ms
-  let last: Json = {}
-  while (Date.now() < deadline) {
-    const r = await call(node, 'GET', '/v1/cluster').catch(() => null)
-    if (r?.status === 200) {
-      last = r.body
-      if (check(r.body.nodes)) return r.body.nodes
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`the cluster never got there: ${JSON.stringify(last)}`)
 }
 
 const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex')
