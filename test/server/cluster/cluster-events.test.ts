@@ -6,21 +6,17 @@
 // entry unchanged (lastSeen alone is no change).
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import Ajv from 'ajv'
-import addFormats from 'ajv-formats'
 import WebSocket from 'ws'
-import { parse } from 'yaml'
 import { ClusterNodeSchema } from '../../../server/schemas/cluster'
 import { call, startNode, upload, type Json, type NodeProcess } from '../../helpers/cluster-node'
 import { EventStream, type EventMessage } from '../../helpers/event-stream'
 import { haveRedis, RedisServer } from '../../helpers/redis'
+import { loadAsyncApi } from '../../helpers/asyncapi'
 
 const ROOT = path.join(__dirname, '..', '..', '..', '..')
 const HOLD_KIND = path.join(ROOT, 'test', 'fixtures', 'kinds', 'hold.js')
-const SPEC = path.join(ROOT, 'openapi', 'asyncapi.yaml')
 const LOST_AFTER = '1500'
 const skip = haveRedis() ? false : 'redis-server is not installed (.ci/run installs it)'
 
@@ -154,23 +150,12 @@ test('B SIGKILLed: its entry turns lost on A\'s stream, then A places B\'s queue
 })
 
 test('every message matches its AsyncAPI schema, and no node\'s cluster.node repeats its entry unchanged', { skip, timeout: 30_000 }, async () => {
-  const spec = parse(fs.readFileSync(SPEC, 'utf8'))
-  const ajv = new Ajv({ strict: false, allErrors: true })
-  addFormats(ajv)
-  ajv.addSchema(spec, 'asyncapi')
-  const byType = new Map<string, string>()
-  for (const [key, message] of Object.entries(spec.components.messages as Record<string, { name: string }>)) byType.set(message.name, key)
+  const spec = loadAsyncApi()
   const types = new Set(events.messages.map((m) => m.type))
   for (const type of ['snapshot', 'cluster.node', 'job.placed']) assert.ok(types.has(type), `the stream carried ${type}`)
-  for (const message of events.messages) {
-    const key = byType.get(message.type)
-    assert.ok(key !== undefined, `${message.type} is a message of the spec`)
-    const validate = ajv.getSchema(`asyncapi#/components/messages/${key}/payload`)
-    assert.ok(validate !== undefined)
-    assert.ok(validate(message), `${message.type}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(message).slice(0, 500)}`)
-  }
+  for (const message of events.messages) spec.check(message)
   // The AsyncAPI entry is the REST one (GET /v1/cluster), field for field.
-  assert.deepEqual(Object.keys(spec.components.schemas.ClusterNode.properties).sort(), Object.keys(ClusterNodeSchema.properties).sort())
+  assert.deepEqual(Object.keys(spec.document.components.schemas.ClusterNode.properties).sort(), Object.keys(ClusterNodeSchema.properties).sort())
 
   const last = new Map<string, string>()
   for (const m of events.messages.filter((x) => x.type === 'cluster.node')) {
