@@ -11,6 +11,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
+import { cpuTimeUs } from './harness/proc-tree'
 import { fixtureChild, serverBase } from './procs'
 
 function option (name: string, fallback: string): string {
@@ -18,10 +19,11 @@ function option (name: string, fallback: string): string {
   return given === undefined ? fallback : given.slice(name.length + 3)
 }
 
-/** CPU time (user + system) of a process so far, in µs (from /proc/PID/stat, in clock ticks of 10 ms). */
+/** CPU time (user + system) of the server so far, in µs. */
 function cpuMicros (pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10_000
+  const micros = cpuTimeUs(pid)
+  if (micros === null) throw new Error(`process ${pid} has no /proc entry`)
+  return micros
 }
 
 /** The frames quoted per request; each is summed once per sample it is on the stack of. */
