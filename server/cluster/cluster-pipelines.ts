@@ -7,7 +7,7 @@
 // `?wait` and cancel by passing them on to that node.
 import type { Redis } from 'ioredis'
 import { ApiError } from '../errors'
-import type { PipelineInfo, PipelineSpec, StepSpec } from '../pipelines'
+import { STEP_TERMINAL, type PipelineInfo, type PipelineSpec, type StepSpec } from '../pipelines'
 import type { Pool } from '../pool/pool'
 import { PoolError } from '../pool/pool-error'
 import { MAX_PIPELINE_STEPS } from '../schemas/limits'
@@ -20,8 +20,6 @@ import { placeByBytes, type PlacedInput } from './placement'
 
 /** Directory entries live as long as cluster job records: a day after the pipeline ends. */
 const RECORD_TTL_S = 24 * 3600
-/** Step states after which nothing more happens to a step. */
-const FINISHED_STEP: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled'])
 /** A passed-on submit pulls its inputs before it answers: this long for that, on top of its `?wait`. */
 const RELAY_SUBMIT_MS = 120_000
 /** Records of pipelines run here are pruned (of those the pipeline table forgot) past this many. */
@@ -255,7 +253,7 @@ export class ClusterPipelines {
     const seen = entry === undefined ? 0 : Date.parse(entry.lastSeen)
     const lostAt = seen > 0 ? entry!.lastSeen : new Date().toISOString()
     const why = `Node ${node}, which ran the pipeline, was lost${seen > 0 ? ` (last seen ${lostAt})` : ''}; its unfinished steps went with it`
-    const open = (step: PipelineInfo['steps'][number]): boolean => !FINISHED_STEP.has(step.state)
+    const open = (step: PipelineInfo['steps'][number]): boolean => !STEP_TERMINAL.has(step.state)
     const first = last.steps.find(open) ?? last.steps[0]
     return {
       ...last,

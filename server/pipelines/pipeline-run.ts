@@ -7,7 +7,8 @@ import type { JobError, JobInfo } from '../pool/types'
 import type { PipelinePlan, PlannedStep } from './pipeline-plan'
 import type { PipelineError, PipelineInfo, PipelineState, StepInfo, StepState } from './types'
 
-const STEP_TERMINAL: ReadonlySet<StepState> = new Set(['succeeded', 'failed', 'cancelled'])
+/** Step states after which nothing more happens to a step. */
+export const STEP_TERMINAL: ReadonlySet<StepState> = new Set(['succeeded', 'failed', 'cancelled'])
 
 interface StepRecord {
   plan: PlannedStep
